@@ -1,0 +1,136 @@
+"""The websocket of one conversation page: parse, authorize, delegate."""
+
+import json
+import logging
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import Http404
+
+from chat import replies
+from chat.models import group_name_for
+from chat.selectors import aconversation_for_user, streaming_replies
+
+logger = logging.getLogger(__name__)
+
+# Close codes the client reads as "do not reconnect".
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    conversation_id: int | None = None
+
+    async def connect(self):
+        user = self.scope["user"]
+        await self.accept()
+        if not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            conversation = await aconversation_for_user(
+                user=user,
+                conversation_id=int(
+                    self.scope["url_route"]["kwargs"]["conversation_id"]
+                ),
+            )
+        except Http404:
+            # The same answer for someone else's conversation and a missing one.
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.conversation_id = conversation.pk
+        # Join before asking runs for snapshots, so no delta falls in between.
+        await self.channel_layer.group_add(
+            group_name_for(self.conversation_id), self.channel_name
+        )
+        replies.ensure_reaper()
+        async for reply in streaming_replies(conversation_id=self.conversation_id):
+            await replies.send_snapshot_of(reply, reply_to=self.channel_name)
+
+    async def disconnect(self, code):
+        if self.conversation_id is not None:
+            await self.channel_layer.group_discard(
+                group_name_for(self.conversation_id), self.channel_name
+            )
+
+    async def dispatch(self, message):
+        # Frames touch no database: skip Channels' per-event close_old_connections,
+        # a database-thread round trip for every delta to every socket.
+        if message["type"] == "chat.frame":
+            await self.chat_frame(message)
+        else:
+            await super().dispatch(message)
+
+    async def chat_frame(self, event):
+        await self.send(text_data=event["frame"])
+
+    async def send_error(self, code: str, message: str, **extra):
+        await self.send(
+            text_data=replies.frame(
+                {"type": "error", "code": code, "message": message, **extra}
+            )
+        )
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.conversation_id is None:
+            return
+        try:
+            request = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            await self.send_error("bad_request", "Messages must be JSON objects.")
+            return
+        handler = self.handlers.get(request.get("type"))
+        if handler is None:
+            await self.send_error(
+                "unknown_type", f"Unknown message type {request.get('type')!r}."
+            )
+            return
+        try:
+            await handler(self, request)
+        except replies.ReplyError as exc:
+            await self.send_error(exc.code, exc.message, request=request.get("type"))
+        except Exception:
+            logger.exception("Handling %r failed", request.get("type"))
+            await self.send_error("server_error", "That failed on our side. Try again.")
+
+    async def on_send(self, request):
+        content = request.get("content")
+        client_id = request.get("client_id")
+        if not isinstance(content, str):
+            raise replies.ReplyError("bad_request", "content must be text.")
+        if client_id is not None and (
+            not isinstance(client_id, str) or not 0 < len(client_id) <= 64
+        ):
+            raise replies.ReplyError("bad_request", "client_id must be short text.")
+        turn = await replies.start_reply(
+            conversation_id=self.conversation_id, content=content, client_id=client_id
+        )
+        if turn.reply is None:
+            # A retried send: nothing new starts; this tab learns what was stored.
+            event = {"type": "message", "message": turn.user_message.as_event()}
+            await self.send(text_data=replies.frame({**event, "client_id": client_id}))
+
+    async def on_stop(self, request):
+        await replies.stop_reply(
+            conversation_id=self.conversation_id, message_id=request.get("message_id")
+        )
+
+    async def on_regenerate(self, request):
+        await replies.regenerate_reply(
+            conversation_id=self.conversation_id, message_id=request.get("message_id")
+        )
+
+    async def on_resync(self, request):
+        await replies.send_snapshot(
+            conversation_id=self.conversation_id,
+            message_id=request.get("message_id"),
+            reply_to=self.channel_name,
+        )
+
+    handlers = {
+        "send": on_send,
+        "stop": on_stop,
+        "regenerate": on_regenerate,
+        "resync": on_resync,
+    }

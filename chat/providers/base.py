@@ -1,0 +1,50 @@
+"""The contract every model backend meets: stream text deltas, then usage and finish."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """The backend is busy with someone else's reply; this one waits its turn."""
+
+    position: int
+
+
+StreamEvent = TextDelta | Usage | Finish | Queued
+
+
+class ProviderError(Exception):
+    """A failure a person can read: the message is shown under the partial answer."""
+
+
+class Provider:
+    """One model backend. Subclasses implement `stream`."""
+
+    name = "base"
+
+    def stream(self, *, messages: list[dict], model: str) -> AsyncIterator[StreamEvent]:
+        """Yield events for one reply; raise ProviderError on failure.
+
+        Cancelling the iteration (a stop) must end generation upstream.
+        """
+        raise NotImplementedError
+
+    def default_model(self) -> str:
+        raise NotImplementedError

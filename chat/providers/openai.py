@@ -1,0 +1,97 @@
+"""OpenAI-compatible backend: OpenAI itself, vLLM, Ollama, llama.cpp's server, …"""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import openai
+from django.conf import settings
+
+from chat.providers.base import Finish, Provider, ProviderError, TextDelta, Usage
+
+logger = logging.getLogger(__name__)
+
+# A fast upstream hands a whole socket read of chunks over without yielding; give
+# other sockets of this process a turn every so often (FIELD_NOTES.md).
+YIELD_EVERY_S = 0.002
+
+
+def error_message(exc: Exception) -> str:
+    """Say what went wrong in words a person understands."""
+    if isinstance(exc, openai.AuthenticationError):
+        return "The model service refused our API key (401). An operator must fix it."
+    if isinstance(exc, openai.PermissionDeniedError):
+        return "The model service denied access to this model (403)."
+    if isinstance(exc, openai.NotFoundError):
+        return "The model service does not know this model (404)."
+    if isinstance(exc, openai.RateLimitError):
+        return "The model service is rate limiting us (429). Try again in a moment."
+    if isinstance(exc, openai.BadRequestError):
+        return "The model service rejected the request (400): it may be too long."
+    if isinstance(exc, openai.APIStatusError):
+        return f"The model service failed ({exc.status_code}). Try again in a moment."
+    if isinstance(exc, openai.APITimeoutError):
+        return "The model service took too long to answer. Try again."
+    if isinstance(exc, openai.APIConnectionError):
+        return "The connection to the model service was lost. Try again."
+    return "The model service sent something we could not read. Try again."
+
+
+def estimate_tokens(text: str) -> int:
+    """Approximate a token count (about four characters a token) when none is sent."""
+    return max(1, round(len(text) / 4)) if text else 0
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+
+    def __init__(self):
+        # Built once: the client's first use costs tens of milliseconds.
+        self.client = openai.AsyncOpenAI(
+            api_key=settings.OPENAI_API_KEY or "none",
+            base_url=settings.OPENAI_BASE_URL or None,
+            timeout=settings.CHAT_REQUEST_TIMEOUT_S,
+            max_retries=settings.CHAT_MAX_RETRIES,
+        )
+
+    def default_model(self) -> str:
+        return settings.CHAT_MODEL
+
+    async def stream(self, *, messages: list[dict], model: str) -> AsyncIterator:
+        usage = None
+        produced = []
+        try:
+            stream = await self.client.chat.completions.create(
+                model=model,
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            # Closing the response on any exit (a stop cancels us) tells the
+            # upstream to stop generating.
+            async with stream:
+                last_yield = time.monotonic()
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage = Usage(
+                            chunk.usage.prompt_tokens, chunk.usage.completion_tokens
+                        )
+                    for choice in chunk.choices:
+                        if choice.delta and choice.delta.content:
+                            produced.append(choice.delta.content)
+                            yield TextDelta(choice.delta.content)
+                        if choice.finish_reason:
+                            yield Finish(choice.finish_reason)
+                    now = time.monotonic()
+                    if now - last_yield > YIELD_EVERY_S:
+                        await asyncio.sleep(0)
+                        last_yield = time.monotonic()
+        except openai.OpenAIError as exc:
+            logger.warning("Upstream failed for model %s: %r", model, exc)
+            raise ProviderError(error_message(exc)) from exc
+        if usage is None:
+            # Some OpenAI-compatible servers ignore include_usage: estimate.
+            prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in messages)
+            usage = Usage(prompt, estimate_tokens("".join(produced)))
+        yield usage

@@ -1,0 +1,151 @@
+"""Markdown from a model's reply to sanitized HTML, rendered once on the server."""
+
+from html import escape
+from xml.etree.ElementTree import Element
+
+import markdown
+import nh3
+from markdown.extensions import Extension
+from markdown.extensions.codehilite import CodeHiliteExtension
+from markdown.extensions.fenced_code import FencedBlockPreprocessor
+from markdown.extensions.fenced_code import FencedCodeExtension as _FencedCode
+from markdown.extensions.sane_lists import SaneListExtension
+from markdown.extensions.tables import TableExtension
+from markdown.treeprocessors import Treeprocessor
+from pygments.formatters import HtmlFormatter
+from pygments.token import STANDARD_TYPES
+
+__all__ = ["render_markdown"]
+
+CODE_BLOCK_CLASS = "codehilite"
+_LANG_PREFIX = "language-"
+
+
+class _LabelledHtmlFormatter(HtmlFormatter):
+    """Pygments' HTML formatter, with the fence's language on the wrapper div."""
+
+    def __init__(self, lang_str: str = "", **options):
+        super().__init__(**options)
+        language = lang_str.removeprefix(_LANG_PREFIX)
+        # CodeHilite reports "text" for a fence without a language, so "text"
+        # cannot tell the two apart; a "text" label would say nothing anyway.
+        self.language = "" if language == "text" else language
+
+    def _wrap_div(self, inner):
+        # Replaces Pygments' wrapper rather than patching its output: the
+        # browser client reads data-language for the label and copy button.
+        label = f' data-language="{escape(self.language)}"' if self.language else ""
+        yield 0, f'<div class="{escape(self.cssclass)}"{label}>'
+        yield from inner
+        yield 0, "</div>\n"
+
+
+class _FencedBlocks(FencedBlockPreprocessor):
+    """Fenced code whose `{...}` attributes can name a language and nothing else."""
+
+    def handle_attrs(self, attrs):
+        # Otherwise `{.py pygments_formatter=img noclasses=1}` in a reply goes
+        # straight into CodeHilite and Pygments: a model could change the
+        # formatter, the style or the class, or make rendering raise.
+        _id, classes, _config = super().handle_attrs(attrs)
+        return "", classes[:1], {}
+
+
+class _FencedCodeExtension(_FencedCode):
+    def extendMarkdown(self, md):
+        super().extendMarkdown(md)
+        md.preprocessors.register(
+            _FencedBlocks(md, self.getConfigs()), "fenced_code_block", 25
+        )
+
+
+class _ImagesAsLinks(Treeprocessor):
+    """Turn every image into a plain link to it."""
+
+    # No <img>: the browser fetches an image as soon as it is shown, so a
+    # model (steered by a prompt injection) could leak the conversation in an
+    # image URL's query string without anyone clicking. A link needs a click.
+    def run(self, root: Element) -> None:
+        for image in root.iter("img"):
+            src = image.get("src", "")
+            title = image.get("title")
+            text = image.get("alt") or src
+            image.attrib.clear()
+            image.tag = "a"
+            image.set("href", src)
+            if title:
+                image.set("title", title)
+            image.text = text
+
+
+class _UntrustedInputExtension(Extension):
+    """Treat raw HTML as text and images as links."""
+
+    def extendMarkdown(self, md):
+        # Raw HTML typed in the reply is escaped, so it shows as the text the
+        # model wrote rather than being dropped by the sanitizer below.
+        md.preprocessors.deregister("html_block")
+        md.inlinePatterns.deregister("html")
+        # After the inline processor (20), which is what creates <img>.
+        md.treeprocessors.register(_ImagesAsLinks(md), "images_as_links", 15)
+
+
+def _new_markdown() -> markdown.Markdown:
+    # A Markdown instance keeps state between conversions (the HTML stash,
+    # references), so each call gets its own: safe across threads and tasks.
+    return markdown.Markdown(
+        extensions=[
+            _FencedCodeExtension(),
+            TableExtension(use_align_attribute=True),  # align="", not style=""
+            SaneListExtension(),
+            CodeHiliteExtension(
+                css_class=CODE_BLOCK_CLASS,
+                guess_lang=False,  # An unnamed language stays plain text.
+                linenums=False,  # Never line numbers, even after a #! line.
+                pygments_formatter=_LabelledHtmlFormatter,
+                lang_prefix=_LANG_PREFIX,
+            ),
+            _UntrustedInputExtension(),
+        ],
+        output_format="html",
+    )
+
+
+# The output of Markdown is not trusted either: it can still carry links with
+# any scheme, and the allowlist is the one place that says what may reach the
+# page. Everything not listed is removed (tags keep their text).
+_SANITIZER = nh3.Cleaner(
+    tags={
+        *("h1", "h2", "h3", "h4", "h5", "h6"),
+        *("p", "br", "hr", "blockquote", "pre", "code", "span", "div"),
+        *("ul", "ol", "li"),
+        *("table", "thead", "tbody", "tr", "th", "td"),
+        *("em", "strong", "del", "sup", "sub", "a"),
+    },
+    clean_content_tags={"script", "style"},
+    attributes={
+        "a": {"href", "title"},
+        "div": {"data-language"},
+        "ol": {"start"},
+    },
+    # Classes only as Pygments and CodeHilite write them, so a reply cannot
+    # borrow the page's own classes to dress up as part of the interface.
+    allowed_classes={
+        "div": {CODE_BLOCK_CLASS},
+        "span": {name for name in STANDARD_TYPES.values() if name} | {"hll"},
+    },
+    tag_attribute_values={
+        "th": {"align": {"left", "center", "right"}},
+        "td": {"align": {"left", "center", "right"}},
+    },
+    url_schemes={"http", "https", "mailto"},
+    # Relative URLs would point into this site, e.g. at its own endpoints.
+    url_relative="deny",
+    link_rel="noopener noreferrer nofollow",
+    strip_comments=True,
+)
+
+
+def render_markdown(text: str) -> str:
+    """Render a model's Markdown as HTML that is safe to put in the page as is."""
+    return _SANITIZER.clean(_new_markdown().convert(text))

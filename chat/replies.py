@@ -1,0 +1,611 @@
+"""The one place a reply is run: start, stream, stop, snapshot, finish, and reap.
+
+A reply is an asyncio task owned by no socket. It streams the provider's deltas to the
+conversation's group with their character offsets, checkpoints its text, and at the
+end renders and stores the answer in one UPDATE before it says `reply.done`. Sockets
+reach it through its own channel (stop, snapshot), so this works across processes.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from chat.models import Conversation, Message, group_name_for
+from chat.providers import (
+    Finish,
+    ProviderError,
+    Queued,
+    TextDelta,
+    Usage,
+    get_provider,
+)
+from chat.rendering import render_markdown
+
+logger = logging.getLogger(__name__)
+
+# Strong references: asyncio keeps only weak ones, and a run belongs to no socket.
+_runs: dict[int, "ReplyRun"] = {}
+
+INTERRUPTED_ERROR = (
+    "The server running this answer stopped. The text up to its last checkpoint is "
+    "kept; you can regenerate it."
+)
+UNEXPECTED_ERROR = "Something went wrong while answering. Try again."
+
+
+class ReplyError(Exception):
+    """A request about replies that cannot be done; `code` goes on the wire."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# Frames: every event a socket forwards is encoded once, by whoever sends it.
+
+
+def frame(payload: dict) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def frame_event(payload: dict) -> dict:
+    """Wrap a wire payload as a channel-layer event that consumers forward verbatim."""
+    return {"type": "chat.frame", "frame": frame(payload)}
+
+
+def done_payload(message: Message) -> dict:
+    return {
+        "type": "reply.done",
+        "message_id": message.pk,
+        "status": message.status,
+        "html": message.html,
+        "usage": (
+            {
+                "prompt_tokens": message.prompt_tokens,
+                "completion_tokens": message.completion_tokens,
+            }
+            if message.completion_tokens is not None
+            else None
+        ),
+        "ttft_ms": message.ttft_ms,
+        "duration_ms": message.duration_ms,
+        "finish_reason": message.finish_reason,
+        "error": message.error,
+        "model": message.model,
+    }
+
+
+async def group_send(conversation_id: int, payload: dict) -> None:
+    await get_channel_layer().group_send(
+        group_name_for(conversation_id), frame_event(payload)
+    )
+
+
+# Starting a reply.
+
+
+@dataclass
+class Turn:
+    user_message: Message
+    reply: Message | None  # None when the send was a retry of a stored client_id
+    history: list[dict]
+    title_changed: bool = False
+
+
+def title_from(content: str) -> str:
+    first_line = content.strip().splitlines()[0] if content.strip() else ""
+    return first_line[:60] + ("…" if len(first_line) > 60 else "")
+
+
+def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
+    """Build the model's messages: the conversation up to a user message.
+
+    Of several answers to one user message (regenerated ones), the newest with
+    text counts; answers that produced nothing are left out.
+    """
+    history: list[dict] = []
+    if settings.CHAT_SYSTEM_PROMPT:
+        history.append({"role": "system", "content": settings.CHAT_SYSTEM_PROMPT})
+    answered: dict[int, int] = {}  # user message id -> index of its answer
+    recent = conversation.messages.filter(id__lte=up_to.pk).order_by("-id")[
+        : settings.CHAT_HISTORY_MESSAGES
+    ]
+    for message in reversed(recent):
+        if message.role == Message.Role.ASSISTANT:
+            if not message.content:
+                continue
+            if message.reply_to_id in answered:
+                history[answered[message.reply_to_id]]["content"] = message.content
+                continue
+            answered[message.reply_to_id] = len(history)
+        history.append({"role": message.role, "content": message.content})
+    return history
+
+
+def _busy() -> ReplyError:
+    return ReplyError(
+        "busy", "An answer is still being written here. Stop it or wait for it."
+    )
+
+
+@database_sync_to_async
+def _store_turn(
+    *, conversation_id: int, content: str, client_id: str | None, run_channel: str
+) -> Turn:
+    with transaction.atomic():
+        # The row lock serialises sends to one conversation across processes.
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        if client_id:
+            stored = conversation.messages.filter(client_id=client_id).first()
+            if stored is not None:
+                return Turn(user_message=stored, reply=None, history=[])
+        if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+            raise _busy()
+        user_message = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=content,
+            client_id=client_id or None,
+        )
+        reply = _create_reply(conversation, user_message, run_channel)
+        title_changed = not conversation.title
+        if title_changed:
+            conversation.title = title_from(content)
+        conversation.save(update_fields=["title", "updated_at"])
+        return Turn(
+            user_message=user_message,
+            reply=reply,
+            history=history_for(conversation, up_to=user_message),
+            title_changed=title_changed,
+        )
+
+
+def _create_reply(
+    conversation: Conversation, user_message: Message, run_channel: str
+) -> Message:
+    return Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=conversation.model or get_provider().default_model(),
+        reply_to=user_message,
+        run_channel=run_channel,
+        heartbeat_at=timezone.now(),
+    )
+
+
+@database_sync_to_async
+def _store_regeneration(
+    *, conversation_id: int, message_id: int, run_channel: str
+) -> Turn:
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        previous = conversation.messages.filter(
+            pk=message_id, role=Message.Role.ASSISTANT
+        ).first()
+        if previous is None or previous.reply_to is None:
+            raise ReplyError("not_found", "There is no such answer to regenerate.")
+        if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+            raise _busy()
+        user_message = previous.reply_to
+        reply = _create_reply(conversation, user_message, run_channel)
+        conversation.save(update_fields=["updated_at"])
+        return Turn(
+            user_message=user_message,
+            reply=reply,
+            history=history_for(conversation, up_to=user_message),
+        )
+
+
+async def start_reply(
+    *, conversation_id: int, content: str, client_id: str | None = None
+) -> Turn:
+    """Store the person's message and an empty answer, then run the answer."""
+    content = content.strip()
+    if not content:
+        raise ReplyError("empty", "Type a message first.")
+    if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ReplyError(
+            "too_long",
+            f"That message is too long ({len(content):,} characters; the limit is "
+            f"{settings.CHAT_MAX_MESSAGE_CHARS:,}).",
+        )
+    run_channel = await get_channel_layer().new_channel()
+    try:
+        turn = await _store_turn(
+            conversation_id=conversation_id,
+            content=content,
+            client_id=client_id,
+            run_channel=run_channel,
+        )
+    except IntegrityError:
+        # Another process won the race for this conversation (or this client_id).
+        raise _busy() from None
+    if turn.reply is None:
+        return turn
+    user_event = {"type": "message", "message": turn.user_message.as_event()}
+    user_event["client_id"] = turn.user_message.client_id
+    await group_send(conversation_id, user_event)
+    if turn.title_changed:
+        conversation = {"id": conversation_id, "title": title_from(content)}
+        await group_send(conversation_id, {"type": "conversation", **conversation})
+    _spawn(turn)
+    return turn
+
+
+async def regenerate_reply(*, conversation_id: int, message_id: int) -> Turn:
+    """Answer the user message of an earlier answer again, as a new answer."""
+    run_channel = await get_channel_layer().new_channel()
+    try:
+        turn = await _store_regeneration(
+            conversation_id=conversation_id,
+            message_id=_checked_id(message_id),
+            run_channel=run_channel,
+        )
+    except IntegrityError:
+        raise _busy() from None
+    _spawn(turn)
+    return turn
+
+
+def _spawn(turn: Turn) -> None:
+    run = ReplyRun(reply=turn.reply, history=turn.history)
+    _runs[run.message_id] = run
+    run.task = asyncio.create_task(run.run(), name=f"reply-{run.message_id}")
+
+
+# Reaching a run, wherever it lives.
+
+
+def _checked_id(message_id) -> int:
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        raise ReplyError("bad_request", "message_id must be a number.")
+    return message_id
+
+
+async def _reply_in(conversation_id: int, message_id) -> Message:
+    message_id = _checked_id(message_id)
+    message = await Message.objects.filter(
+        conversation_id=conversation_id, pk=message_id, role=Message.Role.ASSISTANT
+    ).afirst()
+    if message is None:
+        raise ReplyError("not_found", "There is no such answer in this conversation.")
+    return message
+
+
+async def stop_reply(*, conversation_id: int, message_id) -> None:
+    """Ask the run of an answer to stop, on whichever process it runs."""
+    message = await _reply_in(conversation_id, message_id)
+    if message.status != Message.Status.STREAMING:
+        raise ReplyError("not_running", "That answer has already finished.")
+    await get_channel_layer().send(message.run_channel, {"type": "run.stop"})
+
+
+async def send_snapshot(*, conversation_id: int, message_id, reply_to: str) -> None:
+    """Send one socket the text of an answer so far; a finished one also says done."""
+    message = await _reply_in(conversation_id, message_id)
+    await send_snapshot_of(message, reply_to=reply_to)
+
+
+async def send_snapshot_of(message: Message, *, reply_to: str) -> None:
+    layer = get_channel_layer()
+    if message.status == Message.Status.STREAMING:
+        # The run answers with the text up to the last offset it sent.
+        await layer.send(
+            message.run_channel, {"type": "run.snapshot", "reply_to": reply_to}
+        )
+        return
+    snapshot = {"type": "reply.snapshot", "message_id": message.pk}
+    await layer.send(reply_to, frame_event({**snapshot, "text": message.content}))
+    await layer.send(reply_to, frame_event(done_payload(message)))
+
+
+# The run.
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: str
+
+
+_END = object()
+
+
+class ReplyRun:
+    def __init__(self, *, reply: Message, history: list[dict]):
+        self.message_id = reply.pk
+        self.conversation_id = reply.conversation_id
+        self.channel = reply.run_channel
+        self.model = reply.model
+        self.history = history
+        self.task: asyncio.Task | None = None
+        self.sent: list[str] = []  # text already sent to the group, in order
+        self.sent_len = 0  # its length in code points: the next delta's offset
+        self.pending: list[str] = []  # text received but not yet sent
+        self.stop_requested = False
+        self.pump: asyncio.Task | None = None
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        try:
+            await self._stream()
+        except Exception:
+            logger.exception("Reply %s failed unexpectedly", self.message_id)
+            await self._finish(
+                status=Message.Status.FAILED,
+                error=UNEXPECTED_ERROR,
+                usage=None,
+                finish_reason="",
+                ttft_ms=None,
+                duration_ms=None,
+            )
+        finally:
+            _runs.pop(self.message_id, None)
+            # Cancelling a layer receive can drop a message; send one instead.
+            await get_channel_layer().send(self.channel, {"type": "run.exit"})
+            await listener
+
+    async def _listen(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            event = await layer.receive(self.channel)
+            kind = event.get("type")
+            if kind == "run.exit":
+                return
+            if kind == "run.stop":
+                self.stop_requested = True
+                if self.pump is not None:
+                    self.pump.cancel()
+            elif kind == "run.snapshot":
+                snapshot = {
+                    "type": "reply.snapshot",
+                    "message_id": self.message_id,
+                    "text": "".join(self.sent),
+                }
+                await layer.send(event["reply_to"], frame_event(snapshot))
+
+    async def _pump(self, queue: asyncio.Queue) -> None:
+        try:
+            async for event in get_provider().stream(
+                messages=self.history, model=self.model
+            ):
+                queue.put_nowait(event)
+        except asyncio.CancelledError:
+            pass  # a stop: the provider closed its upstream stream on the way out
+        except ProviderError as exc:
+            queue.put_nowait(_Failed(str(exc)))
+        except Exception:
+            logger.exception("Provider failed on reply %s", self.message_id)
+            queue.put_nowait(_Failed(UNEXPECTED_ERROR))
+        finally:
+            queue.put_nowait(_END)
+
+    async def _stream(self) -> None:
+        flush_s = settings.CHAT_FLUSH_MS / 1000
+        checkpoint_s = settings.CHAT_CHECKPOINT_S
+        heartbeat_s = settings.CHAT_HEARTBEAT_S
+        started = time.monotonic()
+        await group_send(
+            self.conversation_id,
+            {"type": "reply.start", "message_id": self.message_id, "model": self.model},
+        )
+        queue: asyncio.Queue = asyncio.Queue()
+        self.pump = asyncio.create_task(self._pump(queue))
+        ttft_ms = usage = error = None
+        finish_reason = ""
+        # Leading-edge throttle: text after a quiet spell goes out at once; within
+        # flush_s of the last send it gathers until the window ends.
+        last_send = -flush_s
+        last_checkpoint = last_frame = started
+        while True:
+            if queue.empty():
+                now = time.monotonic()
+                wake = min(last_checkpoint + checkpoint_s, last_frame + heartbeat_s)
+                if self.pending:
+                    wake = min(wake, last_send + flush_s)
+                try:
+                    event = await asyncio.wait_for(queue.get(), max(0, wake - now))
+                except TimeoutError:
+                    event = None
+            else:
+                event = queue.get_nowait()
+            now = time.monotonic()
+            if event is _END:
+                break
+            if isinstance(event, TextDelta):
+                if ttft_ms is None:
+                    ttft_ms = round((now - started) * 1000)
+                self.pending.append(event.text)
+            elif isinstance(event, Usage):
+                usage = event
+            elif isinstance(event, Finish):
+                finish_reason = event.reason
+            elif isinstance(event, Queued):
+                await group_send(
+                    self.conversation_id,
+                    {
+                        "type": "reply.queued",
+                        "message_id": self.message_id,
+                        "position": event.position,
+                    },
+                )
+            elif isinstance(event, _Failed):
+                error = event.error
+            if self.pending and now - last_send >= flush_s:
+                await self._flush()
+                last_send = last_frame = now
+            if now - last_checkpoint >= checkpoint_s:
+                await self._checkpoint()
+                last_checkpoint = now
+            if now - last_frame >= heartbeat_s:
+                await group_send(
+                    self.conversation_id,
+                    {
+                        "type": "reply.heartbeat",
+                        "message_id": self.message_id,
+                        "offset": self.sent_len,
+                    },
+                )
+                last_frame = now
+        await self._flush()
+        if self.stop_requested:
+            status = Message.Status.STOPPED
+        elif error:
+            status = Message.Status.FAILED
+        else:
+            status = Message.Status.COMPLETE
+        await self._finish(
+            status=status,
+            error=error or "",
+            usage=usage,
+            finish_reason=finish_reason,
+            ttft_ms=ttft_ms,
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
+
+    async def _flush(self) -> None:
+        if not self.pending:
+            return
+        text = "".join(self.pending)
+        self.pending.clear()
+        offset = self.sent_len
+        self.sent.append(text)
+        self.sent_len += len(text)
+        await group_send(
+            self.conversation_id,
+            {
+                "type": "reply.delta",
+                "message_id": self.message_id,
+                "offset": offset,
+                "text": text,
+            },
+        )
+
+    async def _checkpoint(self) -> None:
+        content = "".join(self.sent) + "".join(self.pending)
+        await database_sync_to_async(Message.objects.filter(pk=self.message_id).update)(
+            content=content, heartbeat_at=timezone.now()
+        )
+
+    async def _finish(
+        self,
+        *,
+        status: str,
+        error: str,
+        usage: Usage | None,
+        finish_reason: str,
+        ttft_ms: int | None,
+        duration_ms: int | None,
+    ) -> None:
+        content = "".join(self.sent) + "".join(self.pending)
+        html = await sync_to_async(render_markdown, thread_sensitive=False)(content)
+        message = Message(
+            pk=self.message_id,
+            conversation_id=self.conversation_id,
+            role=Message.Role.ASSISTANT,
+            content=content,
+            html=html,
+            status=status,
+            model=self.model,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            ttft_ms=ttft_ms,
+            duration_ms=duration_ms,
+            finish_reason=finish_reason,
+            error=error,
+        )
+        # Stored before reply.done goes out: whoever reads after `done` sees it.
+        await database_sync_to_async(_store_finish)(message)
+        await group_send(self.conversation_id, done_payload(message))
+
+
+def _store_finish(message: Message) -> None:
+    fields = [
+        "content",
+        "html",
+        "status",
+        "prompt_tokens",
+        "completion_tokens",
+        "ttft_ms",
+        "duration_ms",
+        "finish_reason",
+        "error",
+    ]
+    Message.objects.filter(pk=message.pk).update(
+        **{field: getattr(message, field) for field in fields},
+        run_channel="",
+        heartbeat_at=None,
+    )
+
+
+# The reaper: answers whose process died are marked interrupted.
+
+
+def reap_replies(*, stale_after_s: float | None = None, keep=()) -> list[Message]:
+    """Mark streaming answers with no recent checkpoint as interrupted."""
+    if stale_after_s is None:
+        stale_after_s = settings.CHAT_REAP_AFTER_S
+    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
+    stale = Message.objects.filter(
+        status=Message.Status.STREAMING, heartbeat_at__lt=cutoff
+    ).exclude(pk__in=list(keep))
+    reaped = []
+    for message in stale:
+        message.html = render_markdown(message.content)
+        message.status = Message.Status.INTERRUPTED
+        message.error = INTERRUPTED_ERROR
+        updated = Message.objects.filter(
+            pk=message.pk, status=Message.Status.STREAMING, heartbeat_at__lt=cutoff
+        ).update(
+            status=message.status,
+            html=message.html,
+            error=message.error,
+            run_channel="",
+        )
+        if updated:
+            reaped.append(message)
+            logger.warning(
+                "Reaped reply %s (no checkpoint since %s)",
+                message.pk,
+                message.heartbeat_at,
+            )
+    return reaped
+
+
+async def areap_replies() -> int:
+    """Reap in this process, sparing its own live runs, and tell the sockets."""
+    reaped = await database_sync_to_async(reap_replies)(keep=tuple(_runs))
+    for message in reaped:
+        await group_send(message.conversation_id, done_payload(message))
+    return len(reaped)
+
+
+_reaper: asyncio.Task | None = None
+
+
+def ensure_reaper() -> None:
+    """Start this process's periodic reaper once, on the running loop."""
+    global _reaper
+    loop = asyncio.get_running_loop()
+    if _reaper is None or _reaper.done() or _reaper.get_loop() is not loop:
+        _reaper = asyncio.create_task(_reap_forever(), name="reply-reaper")
+
+
+async def _reap_forever() -> None:
+    while True:
+        await asyncio.sleep(settings.CHAT_REAP_INTERVAL_S)
+        try:
+            await areap_replies()
+        except Exception:
+            logger.exception("Reaper failed; trying again later")

@@ -1,0 +1,39 @@
+"""Reads, always scoped to a user: the one place that decides who sees what."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from chat.models import Conversation, Message
+
+
+def conversations_for_user(*, user) -> QuerySet[Conversation]:
+    if not user.is_authenticated:
+        return Conversation.objects.none()
+    return Conversation.objects.filter(user=user)
+
+
+def conversation_for_user(*, user, conversation_id: int) -> Conversation:
+    """Fetch one conversation of this user, or raise Http404 (also for others')."""
+    try:
+        return conversations_for_user(user=user).get(pk=conversation_id)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+
+
+async def aconversation_for_user(*, user, conversation_id: int) -> Conversation:
+    try:
+        return await conversations_for_user(user=user).aget(pk=conversation_id)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+
+
+def messages_for_conversation(*, conversation: Conversation) -> QuerySet[Message]:
+    return conversation.messages.order_by("created_at", "id")
+
+
+def streaming_replies(*, conversation_id: int) -> QuerySet[Message]:
+    return Message.objects.filter(
+        conversation_id=conversation_id,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+    )

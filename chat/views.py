@@ -1,0 +1,97 @@
+"""Pages: parse, authorize through the selectors, delegate, render."""
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from chat.forms import RenameForm, SignupForm
+from chat.models import Conversation
+from chat.providers import get_provider
+from chat.selectors import (
+    conversation_for_user,
+    conversations_for_user,
+    messages_for_conversation,
+)
+
+
+def chat_page(request, conversation: Conversation | None):
+    model_name = (conversation and conversation.model) or get_provider().default_model()
+    return render(
+        request,
+        "chat/chat.html",
+        {
+            "conversations": conversations_for_user(user=request.user).only(
+                "id", "title", "updated_at"
+            ),
+            "conversation": conversation,
+            "messages": (
+                messages_for_conversation(conversation=conversation)
+                if conversation
+                else []
+            ),
+            "model_name": model_name,
+            "chat_config": {
+                "conversationId": conversation.pk if conversation else None,
+                "wsPath": f"/ws/chat/{conversation.pk}/" if conversation else None,
+                "newUrl": reverse("conversation_new"),
+                "homeUrl": reverse("home"),
+                "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
+                "model": model_name,
+            },
+        },
+    )
+
+
+@login_required
+def home(request):
+    return chat_page(request, None)
+
+
+@login_required
+def conversation_detail(request, conversation_id: int):
+    return chat_page(
+        request,
+        conversation_for_user(user=request.user, conversation_id=conversation_id),
+    )
+
+
+@login_required
+@require_POST
+def conversation_new(request):
+    conversation = Conversation.objects.create(user=request.user)
+    return redirect(conversation)
+
+
+@login_required
+@require_POST
+def conversation_rename(request, conversation_id: int):
+    conversation = conversation_for_user(
+        user=request.user, conversation_id=conversation_id
+    )
+    form = RenameForm(request.POST)
+    if form.is_valid():
+        conversation.title = form.cleaned_data["title"]
+        conversation.save(update_fields=["title", "updated_at"])
+    return redirect(conversation)
+
+
+@login_required
+@require_POST
+def conversation_delete(request, conversation_id: int):
+    conversation_for_user(user=request.user, conversation_id=conversation_id).delete()
+    return redirect("home")
+
+
+def signup(request):
+    if not settings.CHAT_ALLOW_SIGNUP:
+        raise Http404("Sign-up is turned off.")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        return redirect("home")
+    return render(request, "registration/signup.html", {"form": form})

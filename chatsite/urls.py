@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from chat import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("c/new/", views.conversation_new, name="conversation_new"),
+    path("c/<int:conversation_id>/", views.conversation_detail, name="conversation"),
+    path(
+        "c/<int:conversation_id>/rename/",
+        views.conversation_rename,
+        name="conversation_rename",
+    ),
+    path(
+        "c/<int:conversation_id>/delete/",
+        views.conversation_delete,
+        name="conversation_delete",
+    ),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,147 @@
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from chat import providers
+from chat.models import Conversation
+from tests.upstream import FakeUpstream
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    with FakeUpstream() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def fresh_state(settings):
+    """Give each test its own channel layer and provider (tests run on new loops)."""
+    settings.CHAT_FLUSH_MS = 0
+    channel_layers.backends.clear()
+    providers.get_provider.cache_clear()
+    yield
+    channel_layers.backends.clear()
+    providers.get_provider.cache_clear()
+
+
+@pytest.fixture
+def openai_upstream(upstream, settings):
+    """Point the OpenAI provider at the test upstream, with a clean script queue."""
+    upstream.reset()
+    settings.CHAT_PROVIDER = "openai"
+    settings.OPENAI_BASE_URL = upstream.base_url
+    settings.OPENAI_API_KEY = "test-key"
+    settings.CHAT_MODEL = "test-model"
+    settings.CHAT_REQUEST_TIMEOUT_S = 2
+    settings.CHAT_MAX_RETRIES = 0
+    providers.get_provider.cache_clear()
+    return upstream
+
+
+def make_user(username: str):
+    return get_user_model().objects.create_user(username, password="pw-" + username)
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob")
+
+
+@pytest.fixture
+def conversation(alice):
+    return Conversation.objects.create(user=alice)
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    name = django_settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}".encode()
+
+
+class Socket:
+    """A websocket client on the real ASGI application, logged in as someone."""
+
+    def __init__(self, communicator: WebsocketCommunicator):
+        self.communicator = communicator
+        self.close_code = None
+
+    async def send(self, **payload):
+        await self.communicator.send_to(text_data=json.dumps(payload))
+
+    async def receive(self, timeout: float = 5) -> dict:
+        return json.loads(await self.communicator.receive_from(timeout=timeout))
+
+    async def receive_until(self, kind: str, timeout: float = 10, **match) -> list:
+        """Collect events up to and including the first of this type (and fields)."""
+        events = []
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.receive(timeout=timeout)
+                events.append(event)
+                if event["type"] == kind and all(
+                    event.get(k) == v for k, v in match.items()
+                ):
+                    return events
+
+    async def nothing(self, timeout: float = 0.2) -> bool:
+        return await self.communicator.receive_nothing(timeout=timeout)
+
+    async def close(self):
+        await self.communicator.disconnect()
+
+
+@pytest.fixture
+async def connect():
+    """Open sockets as a user on a conversation; all are closed after the test."""
+    from chatsite.asgi import application
+
+    sockets = []
+
+    async def open_socket(user, conversation_id, *, origin=ORIGIN):
+        headers = [origin] if origin else []
+        if user is not None:
+            headers.append((b"cookie", await sync_to_async(session_cookie)(user)))
+        communicator = WebsocketCommunicator(
+            application, f"/ws/chat/{conversation_id}/", headers=headers
+        )
+        connected, code = await communicator.connect()
+        socket = Socket(communicator)
+        sockets.append(socket)
+        if not connected:
+            socket.close_code = code
+            return socket
+        return socket
+
+    yield open_socket
+    for socket in sockets:
+        await socket.close()
+
+
+def text_of(events: list, message_id: int) -> str:
+    """Apply deltas and snapshots by offset, as the browser does."""
+    text = ""
+    for event in events:
+        if event.get("message_id") != message_id:
+            continue
+        if event["type"] == "reply.snapshot" and len(event["text"]) >= len(text):
+            text = event["text"]
+        elif event["type"] == "reply.delta":
+            offset = event["offset"]
+            assert offset <= len(text), f"gap at {offset} (have {len(text)})"
+            text += event["text"][len(text) - offset :]
+    return text
