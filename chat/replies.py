@@ -459,6 +459,11 @@ class ReplyRun:
                 )
                 last_frame = now
         await self._flush()
+        if usage is None and (self.sent or self.pending):
+            # A stopped or failed stream sends no usage; count what was produced.
+            usage = await sync_to_async(get_provider().estimate_usage)(
+                messages=self.history, text="".join(self.sent)
+            )
         if self.stop_requested:
             status = Message.Status.STOPPED
         elif error:

@@ -48,3 +48,12 @@ class Provider:
 
     def default_model(self) -> str:
         raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        """Count tokens where the backend sent no usage (a stop, or a server
+        that ignores include_usage); about four characters a token."""
+        return max(1, round(len(text) / 4)) if text else 0
+
+    def estimate_usage(self, *, messages: list[dict], text: str) -> Usage:
+        prompt = sum(self.count_tokens(str(m.get("content", ""))) for m in messages)
+        return Usage(prompt_tokens=prompt, completion_tokens=self.count_tokens(text))

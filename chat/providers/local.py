@@ -109,6 +109,11 @@ class LocalProvider(Provider):
         except ProviderError:
             return "local model (not installed)"
 
+    def count_tokens(self, text: str) -> int:
+        if self._model is None:
+            return super().count_tokens(text)
+        return self._model.count(text)
+
     def _loaded(self) -> LoadedModel:
         with self._load_lock:
             if self._model is None:

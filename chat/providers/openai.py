@@ -38,11 +38,6 @@ def error_message(exc: Exception) -> str:
     return "The model service sent something we could not read. Try again."
 
 
-def estimate_tokens(text: str) -> int:
-    """Approximate a token count (about four characters a token) when none is sent."""
-    return max(1, round(len(text) / 4)) if text else 0
-
-
 class OpenAIProvider(Provider):
     name = "openai"
 
@@ -91,7 +86,6 @@ class OpenAIProvider(Provider):
             logger.warning("Upstream failed for model %s: %r", model, exc)
             raise ProviderError(error_message(exc)) from exc
         if usage is None:
-            # Some OpenAI-compatible servers ignore include_usage: estimate.
-            prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in messages)
-            usage = Usage(prompt, estimate_tokens("".join(produced)))
+            # Some OpenAI-compatible servers ignore include_usage.
+            usage = self.estimate_usage(messages=messages, text="".join(produced))
         yield usage
