@@ -89,7 +89,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await handler(self, request)
         except replies.ReplyError as exc:
-            await self.send_error(exc.code, exc.message, request=request.get("type"))
+            # Say what the error answers, so the page can match it to its send.
+            echo = {k: request[k] for k in ("client_id", "message_id") if k in request}
+            await self.send_error(
+                exc.code, exc.message, request=request.get("type"), **echo
+            )
         except Exception:
             logger.exception("Handling %r failed", request.get("type"))
             await self.send_error("server_error", "That failed on our side. Try again.")

