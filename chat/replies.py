@@ -328,6 +328,7 @@ class ReplyRun:
         self.conversation_id = reply.conversation_id
         self.channel = reply.run_channel
         self.model = reply.model
+        self.created_at = reply.created_at.isoformat()
         self.history = history
         self.task: asyncio.Task | None = None
         self.sent: list[str] = []  # text already sent to the group, in order
@@ -398,7 +399,12 @@ class ReplyRun:
         started = time.monotonic()
         await group_send(
             self.conversation_id,
-            {"type": "reply.start", "message_id": self.message_id, "model": self.model},
+            {
+                "type": "reply.start",
+                "message_id": self.message_id,
+                "model": self.model,
+                "created_at": self.created_at,
+            },
         )
         queue: asyncio.Queue = asyncio.Queue()
         self.pump = asyncio.create_task(self._pump(queue))

@@ -1,6 +1,6 @@
 """Reads, always scoped to a user: the one place that decides who sees what."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from chat.models import Conversation, Message
@@ -10,6 +10,20 @@ def conversations_for_user(*, user) -> QuerySet[Conversation]:
     if not user.is_authenticated:
         return Conversation.objects.none()
     return Conversation.objects.filter(user=user)
+
+
+def sidebar_conversations(*, user, current: Conversation | None = None):
+    """List a user's conversations newest first, leaving out unused new ones."""
+    # A conversation gets its title with its first message; "New chat" clicks
+    # that were never used stay out of the list (except the one being shown).
+    shown = Q(title__gt="")
+    if current is not None:
+        shown |= Q(pk=current.pk)
+    return (
+        conversations_for_user(user=user)
+        .filter(shown)
+        .only("id", "title", "updated_at")
+    )
 
 
 def conversation_for_user(*, user, conversation_id: int) -> Conversation:

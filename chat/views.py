@@ -13,8 +13,8 @@ from chat.models import Conversation
 from chat.providers import get_provider
 from chat.selectors import (
     conversation_for_user,
-    conversations_for_user,
     messages_for_conversation,
+    sidebar_conversations,
 )
 
 
@@ -24,8 +24,8 @@ def chat_page(request, conversation: Conversation | None):
         request,
         "chat/chat.html",
         {
-            "conversations": conversations_for_user(user=request.user).only(
-                "id", "title", "updated_at"
+            "conversations": sidebar_conversations(
+                user=request.user, current=conversation
             ),
             "conversation": conversation,
             "messages": (

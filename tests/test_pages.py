@@ -92,3 +92,15 @@ def test_login_and_logout(client, alice):
     client.post("/accounts/logout/")
 
     assert client.get("/").status_code == 302
+
+
+def test_unused_new_chats_stay_out_of_the_sidebar(alice_client, alice):
+    unused = Conversation.objects.create(user=alice)
+    Conversation.objects.create(user=alice, title="Used chat")
+
+    home = alice_client.get("/").content.decode()
+    shown = alice_client.get(f"/c/{unused.pk}/").content.decode()
+
+    assert f'data-conversation-id="{unused.pk}"' not in home
+    assert "Used chat" in home
+    assert f'data-conversation-id="{unused.pk}"' in shown
