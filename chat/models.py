@@ -17,6 +17,7 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
+        permissions = [("review_transcripts", "Can review transcripts in the admin")]
 
     def __str__(self):
         return self.title or f"Conversation {self.pk}"
@@ -110,3 +111,87 @@ class Message(models.Model):
             "model": self.model,
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }
+
+
+class Flag(models.Model):
+    """A conversation, or one message of it, marked by staff for follow-up."""
+
+    class Reason(models.TextChoices):
+        HARMFUL = "harmful", "Harmful or unsafe"
+        INACCURATE = "inaccurate", "Wrong or misleading"
+        BROKEN = "broken", "Broken or failed output"
+        PRIVACY = "privacy", "Personal data"
+        ABUSE = "abuse", "Abuse of the service"
+        OTHER = "other", "Other"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="flags"
+    )
+    # Empty when the whole conversation is flagged.
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="flags"
+    )
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # A cleared flag stays, so the queue's history shows who closed what.
+    cleared_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        target = f"message {self.message_id}" if self.message_id else "conversation"
+        return f"{self.get_reason_display()} ({target} of {self.conversation_id})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.cleared_at is None
+
+
+class AuditEntry(models.Model):
+    """One time a staff member read or exported a transcript; never edited."""
+
+    class Action(models.TextChoices):
+        VIEW = "view"
+        EXPORT = "export"
+
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Copies that outlive a deleted user or conversation: the proof must stay.
+    staff_username = models.CharField(max_length=150)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    conversation = models.ForeignKey(
+        Conversation,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    conversation_pk = models.PositiveBigIntegerField()
+    conversation_title = models.CharField(max_length=200, blank=True)
+    detail = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self):
+        return f"{self.staff_username} {self.action} {self.conversation_pk}"
