@@ -1,0 +1,237 @@
+"""Readers of stamped token streams: the site's websocket, the SDK, raw SSE.
+
+Each token's text is the upstream's ``time.monotonic_ns()`` at send time plus a
+space, so a reader turns text into per-token latencies however the text was cut
+into frames (the site coalesces tokens; counting frames would undercount).
+"""
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import websockets
+
+
+class StampReader:
+    """Split stamped text into tokens; latency = receive time - stamp."""
+
+    __slots__ = ("first_ns", "last_ns", "latencies", "tail", "tokens")
+
+    def __init__(self):
+        self.tail = ""
+        self.latencies: list[int] = []
+        self.tokens = 0
+        self.first_ns = 0
+        self.last_ns = 0
+
+    def feed(self, text: str, now_ns: int) -> None:
+        parts = (self.tail + text).split(" ")
+        self.tail = parts.pop()
+        for part in parts:
+            if part:
+                self.latencies.append(now_ns - int(part))
+                self.tokens += 1
+        if parts:
+            if not self.first_ns:
+                self.first_ns = now_ns
+            self.last_ns = now_ns
+
+
+@dataclass
+class Reply:
+    start_ns: int = 0  # send (site) or request (direct)
+    stamps: StampReader = field(default_factory=StampReader)
+    parts: list[str] = field(default_factory=list)
+    length: int = 0  # code points received, in order: the next expected offset
+    message_id: int | None = None
+    status: str = ""
+    frames: int = 0
+    gaps: int = 0
+    error: str = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    @property
+    def ttft_ms(self) -> float | None:
+        if not self.stamps.first_ns:
+            return None
+        return (self.stamps.first_ns - self.start_ns) / 1e6
+
+    @property
+    def duration_s(self) -> float:
+        return (self.stamps.last_ns - self.start_ns) / 1e9 if self.stamps.last_ns else 0
+
+
+class SiteSocket:
+    """A logged-in browser tab on one conversation, reading deltas by offset."""
+
+    def __init__(self, origin: str, conversation_id: int, cookie: str):
+        self.url = origin.replace("http://", "ws://") + f"/ws/chat/{conversation_id}/"
+        self.origin = origin
+        self.cookie = cookie
+        self.ws = None
+
+    async def open(self, within_s: float = 20) -> None:
+        self.ws = await websockets.connect(
+            self.url,
+            additional_headers={"Cookie": self.cookie, "Origin": self.origin},
+            proxy=None,
+            open_timeout=within_s,
+            max_size=None,
+            ping_interval=None,
+        )
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+    async def reply(self, content: str, within_s: float) -> Reply:
+        """Send a message and read its answer until reply.done (or within_s)."""
+        reply = Reply()
+        ws = self.ws
+        monotonic_ns = time.monotonic_ns
+        loads = json.loads
+        reply.start_ns = monotonic_ns()
+        await ws.send(
+            json.dumps(
+                {"type": "send", "content": content, "client_id": uuid.uuid4().hex}
+            )
+        )
+        try:
+            async with asyncio.timeout(within_s):
+                while True:
+                    raw = await ws.recv()
+                    now = monotonic_ns()
+                    event = loads(raw)
+                    kind = event.get("type")
+                    if kind == "reply.delta":
+                        if reply.message_id is None:
+                            reply.message_id = event["message_id"]
+                        reply.frames += 1
+                        offset = event["offset"]
+                        have = reply.length
+                        if offset > have:
+                            reply.gaps += 1  # a lost delta: the text has a hole
+                            continue
+                        new = event["text"][have - offset :]
+                        if new:
+                            reply.parts.append(new)
+                            reply.length += len(new)
+                            reply.stamps.feed(new, now)
+                    elif kind == "reply.start":
+                        reply.message_id = event["message_id"]
+                    elif kind == "reply.done":
+                        reply.status = event["status"]
+                        reply.error = event.get("error") or ""
+                        return reply
+                    elif kind == "error":
+                        reply.status = "error"
+                        reply.error = f"{event.get('code')}: {event.get('message')}"
+                        return reply
+        except TimeoutError:
+            reply.status = "timeout"
+        except websockets.ConnectionClosed as exc:
+            reply.status = "closed"
+            reply.error = str(exc)
+        return reply
+
+
+async def direct_reply(client, content: str, within_s: float) -> Reply:
+    """The same upstream read directly with the openai SDK, as the site does."""
+    reply = Reply()
+    monotonic_ns = time.monotonic_ns
+    reply.start_ns = monotonic_ns()
+    try:
+        async with asyncio.timeout(within_s):
+            stream = await client.chat.completions.create(
+                model="bench",
+                messages=[{"role": "user", "content": content}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async with stream:
+                async for chunk in stream:
+                    for choice in chunk.choices:
+                        text = choice.delta.content if choice.delta else None
+                        if text:
+                            reply.frames += 1
+                            reply.stamps.feed(text, monotonic_ns())
+                        if choice.finish_reason:
+                            reply.status = "complete"
+    except TimeoutError:
+        reply.status = "timeout"
+    return reply
+
+
+async def raw_reply(base_url: str, content: str, within_s: float) -> Reply:
+    """A minimal SSE reader (no SDK): checks that the rig itself keeps up."""
+    reply = Reply()
+    host, _, port = base_url.split("//")[1].split("/")[0].partition(":")
+    body = json.dumps(
+        {
+            "model": "bench",
+            "stream": True,
+            "messages": [{"role": "user", "content": content}],
+        }
+    ).encode()
+    reply.start_ns = time.monotonic_ns()
+    writer = None
+    try:
+        async with asyncio.timeout(within_s):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+                b"Connection: close\r\n\r\n%s" % (host.encode(), len(body), body)
+            )
+            marker = b'"content":"'
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                if line.startswith(b"data: [DONE]"):
+                    reply.status = "complete"
+                    break
+                at = line.find(marker)
+                if line.startswith(b"data: {") and at >= 0:
+                    start = at + len(marker)
+                    text = line[start : line.index(b'"', start)].decode()
+                    if text:
+                        reply.frames += 1
+                        reply.stamps.feed(text, time.monotonic_ns())
+    except TimeoutError:
+        reply.status = "timeout"
+    finally:
+        if writer is not None:
+            writer.close()
+    return reply
+
+
+class LoopLag:
+    """How late this process's own event loop wakes up: is the client keeping up?"""
+
+    def __init__(self, every_s: float = 0.005):
+        self.every_s = every_s
+        self.lags: list[float] = []
+        self.task: asyncio.Task | None = None
+
+    async def _run(self):
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(self.every_s)
+            self.lags.append((time.monotonic() - before - self.every_s) * 1000)
+
+    def __enter__(self):
+        self.task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc):
+        self.task.cancel()
+
+    def p99_ms(self) -> float:
+        lags = sorted(self.lags)
+        return lags[int(0.99 * (len(lags) - 1))] if lags else 0.0

@@ -1,0 +1,756 @@
+"""What the site adds between the model and the screen, beside the model read directly.
+
+    .venv/bin/python -m bench.run [--quick] [--flush-ms MS] [--only 1,2,5]
+
+Starts the bench upstream (bench/upstream.py) in its own process, migrates a
+scratch SQLite database, runs the site as real `daphne` processes and drives it
+with real websocket clients; the baseline reads the same upstream directly with
+the openai SDK in the same run. Prints a table and writes
+bench/results/<timestamp>.json. See bench/README.md for what each figure means.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from asgiref.sync import sync_to_async
+
+from bench import site
+from bench.clients import LoopLag, Reply, SiteSocket, direct_reply, raw_reply
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PUBSUB = "channels_redis.pubsub.RedisPubSubChannelLayer"
+CORE = "channels_redis.core.RedisChannelLayer"
+
+
+def pct(values, q: float) -> float | None:
+    """The q-quantile (0..1) by nearest rank; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def ms(ns_values) -> list[float]:
+    return [v / 1e6 for v in ns_values]
+
+
+def latencies(replies: list[Reply]) -> list[float]:
+    out = []
+    for reply in replies:
+        out.extend(reply.stamps.latencies)
+    return ms(out)
+
+
+def rnd(value, digits=2):
+    return None if value is None else round(value, digits)
+
+
+@dataclass
+class Sizes:
+    latency_tokens: int
+    ttft_trials: int
+    fast_tokens: int
+    fast_trials: int
+    burst_streams: int
+    burst_tokens: int
+    cpu_streams: int
+    cpu_tokens: int
+    step_tokens: int
+    steps: list[int]
+    stagger_s: float
+    page_gets: int
+    step_budget_s: float  # wall-time budget for one ladder of steps
+
+
+FULL = Sizes(
+    latency_tokens=250,
+    ttft_trials=20,
+    fast_tokens=5000,
+    fast_trials=3,
+    burst_streams=50,
+    burst_tokens=100,
+    cpu_streams=20,
+    cpu_tokens=250,
+    step_tokens=100,
+    steps=[25, 50, 100, 200, 300],
+    stagger_s=1.0,
+    page_gets=20,
+    step_budget_s=150,
+)
+QUICK = Sizes(
+    latency_tokens=60,
+    ttft_trials=5,
+    fast_tokens=1000,
+    fast_trials=1,
+    burst_streams=20,
+    burst_tokens=40,
+    cpu_streams=5,
+    cpu_tokens=60,
+    step_tokens=30,
+    steps=[10, 25],
+    stagger_s=0.3,
+    page_gets=5,
+    step_budget_s=30,
+)
+
+
+@dataclass
+class Bench:
+    sizes: Sizes
+    upstream_url: str
+    env: dict
+    workdir: Path
+    cookie: str = ""
+    user: object = None
+    results: dict = field(default_factory=dict)
+    rows: list = field(default_factory=list)
+    openai_client: object = None
+    page_cookie: str = ""
+    page_bytes: dict = field(default_factory=dict)
+
+    def baseline_p99(self) -> float:
+        """The direct read's p99 per-token latency (figure 1), subtracted later."""
+        res = self.results.get("1_latency_per_token")
+        return res["direct_p99_ms"] if res else 0.0
+
+    def row(self, figure, site_value, baseline, delta, target, passed, unit=""):
+        self.rows.append((figure, site_value, baseline, delta, target, passed, unit))
+
+    # Helpers.
+
+    async def conversations(self, count: int) -> list[int]:
+        return await sync_to_async(site.make_conversations)(self.user, count)
+
+    async def open_sockets(self, origins: list[str], count: int) -> list[SiteSocket]:
+        ids = await self.conversations(count)
+        sockets = [
+            SiteSocket(origins[i % len(origins)], cid, self.cookie)
+            for i, cid in enumerate(ids)
+        ]
+        gate = asyncio.Semaphore(25)
+
+        async def open_one(sock):
+            async with gate:
+                await sock.open()
+
+        await asyncio.gather(*(open_one(s) for s in sockets))
+        return sockets
+
+    async def close_sockets(self, sockets) -> None:
+        await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+
+    async def site_load(
+        self, sockets, tokens: int, rate: float, stagger_s: float = 0
+    ) -> list[Reply]:
+        timeout = tokens / rate + 30 if rate else 60
+
+        async def one(i, sock):
+            if stagger_s:
+                await asyncio.sleep(stagger_s * i / len(sockets))
+            return await sock.reply(f"bench {tokens} {rate:g}", timeout)
+
+        return await asyncio.gather(*(one(i, s) for i, s in enumerate(sockets)))
+
+    async def direct_load(self, streams: int, tokens: int, rate: float) -> list[Reply]:
+        timeout = tokens / rate + 30 if rate else 60
+        return await asyncio.gather(
+            *(
+                direct_reply(self.openai_client, f"bench {tokens} {rate:g}", timeout)
+                for _ in range(streams)
+            )
+        )
+
+    # Figures.
+
+    async def fig1_latency(self, origin: str) -> None:
+        n = self.sizes.latency_tokens
+        (sock,) = await self.open_sockets([origin], 1)
+        site_reply = await sock.reply(f"bench {n} 50", n / 50 + 30)
+        await sock.close()
+        direct = await direct_reply(self.openai_client, f"bench {n} 50", n / 50 + 30)
+        s, d = latencies([site_reply]), latencies([direct])
+        res = {
+            "tokens": n,
+            "site_tokens": site_reply.stamps.tokens,
+            "site_frames": site_reply.frames,
+            "site_p50_ms": rnd(pct(s, 0.5), 3),
+            "site_p99_ms": rnd(pct(s, 0.99), 3),
+            "site_max_ms": rnd(max(s, default=None), 3),
+            "direct_p50_ms": rnd(pct(d, 0.5), 3),
+            "direct_p99_ms": rnd(pct(d, 0.99), 3),
+        }
+        res["added_p50_ms"] = rnd(res["site_p50_ms"] - res["direct_p50_ms"], 3)
+        res["added_p99_ms"] = rnd(res["site_p99_ms"] - res["direct_p99_ms"], 3)
+        self.results["1_latency_per_token"] = res
+        self.row(
+            "1 added latency/token p50 (1 stream, 50 tok/s)",
+            res["site_p50_ms"],
+            res["direct_p50_ms"],
+            f"+{res['added_p50_ms']:.2f}",
+            "≤ +1.5",
+            res["added_p50_ms"] <= 1.5,
+            "ms",
+        )
+        self.row(
+            "1 added latency/token p99",
+            res["site_p99_ms"],
+            res["direct_p99_ms"],
+            f"+{res['added_p99_ms']:.2f}",
+            "≤ +5",
+            res["added_p99_ms"] <= 5,
+            "ms",
+        )
+
+    async def fig2_ttft(self, origin: str) -> None:
+        # A new conversation per trial: the site then sends the model the same one
+        # message the direct read does (a longer history costs the SDK more).
+        site_ttft, direct_ttft = [], []
+        for _ in range(self.sizes.ttft_trials):
+            (sock,) = await self.open_sockets([origin], 1)
+            await asyncio.sleep(0.05)
+            reply = await sock.reply("bench 3 0", 30)
+            site_ttft.append(reply.ttft_ms)
+            await sock.close()
+            direct = await direct_reply(self.openai_client, "bench 3 0", 30)
+            direct_ttft.append(direct.ttft_ms)
+            await asyncio.sleep(0.05)
+        res = {
+            "trials": len(site_ttft),
+            "site_p50_ms": rnd(statistics.median(site_ttft), 2),
+            "site_p90_ms": rnd(pct(site_ttft, 0.9), 2),
+            "direct_p50_ms": rnd(statistics.median(direct_ttft), 2),
+            "direct_p90_ms": rnd(pct(direct_ttft, 0.9), 2),
+        }
+        res["added_p50_ms"] = rnd(res["site_p50_ms"] - res["direct_p50_ms"], 2)
+        self.results["2_ttft"] = res
+        self.row(
+            "2 time to first token p50 (send → first delta)",
+            res["site_p50_ms"],
+            res["direct_p50_ms"],
+            f"+{res['added_p50_ms']:.1f}",
+            "≤ +15",
+            res["added_p50_ms"] <= 15,
+            "ms",
+        )
+
+    async def fig3_throughput(self, origin: str) -> None:
+        n = self.sizes.fast_tokens
+        site_rates, direct_rates, lost = [], [], 0
+        (sock,) = await self.open_sockets([origin], 1)
+        frames = []
+        for _ in range(self.sizes.fast_trials):
+            reply = await sock.reply(f"bench {n} 0", 60)
+            lost += n - reply.stamps.tokens
+            frames.append(reply.frames)
+            site_rates.append(reply.stamps.tokens / reply.duration_s)
+            direct = await direct_reply(self.openai_client, f"bench {n} 0", 60)
+            direct_rates.append(direct.stamps.tokens / direct.duration_s)
+        await sock.close()
+        site_rate = statistics.median(site_rates)
+        direct_rate = statistics.median(direct_rates)
+        res = {
+            "tokens": n,
+            "trials": len(site_rates),
+            "site_tokens_per_s": round(site_rate),
+            "direct_tokens_per_s": round(direct_rate),
+            "ratio": round(site_rate / direct_rate, 3),
+            "site_frames_per_reply": frames,
+            "tokens_lost": lost,
+        }
+        self.results["3_throughput"] = res
+        self.row(
+            f"3 one stream, fastest ({n} tokens): tokens/s",
+            res["site_tokens_per_s"],
+            res["direct_tokens_per_s"],
+            f"x{res['ratio']:.2f}",
+            "≥ x0.95",
+            res["ratio"] >= 0.95 and lost == 0,
+            "tok/s",
+        )
+
+    async def fig4_burst(self, origin: str) -> None:
+        streams, n = self.sizes.burst_streams, self.sizes.burst_tokens
+        sockets = await self.open_sockets([origin], streams)
+        with LoopLag() as lag:
+            replies = await self.site_load(sockets, n, 50)
+        await self.close_sockets(sockets)
+        direct = await self.direct_load(streams, n, 50)
+        site_ttft = [r.ttft_ms for r in replies if r.ttft_ms is not None]
+        direct_ttft = [r.ttft_ms for r in direct if r.ttft_ms is not None]
+        s, d = latencies(replies), latencies(direct)
+        res = {
+            "streams": streams,
+            "tokens": n,
+            "site_ttft_p50_ms": rnd(statistics.median(site_ttft)),
+            "site_ttft_max_ms": rnd(max(site_ttft)),
+            "direct_ttft_p50_ms": rnd(statistics.median(direct_ttft)),
+            "direct_ttft_max_ms": rnd(max(direct_ttft)),
+            "site_latency_p99_ms": rnd(pct(s, 0.99)),
+            "direct_latency_p99_ms": rnd(pct(d, 0.99)),
+            "complete": sum(r.status == "complete" for r in replies),
+            "client_loop_lag_p99_ms": rnd(lag.p99_ms()),
+        }
+        self.results["4_burst_ttft"] = res
+        self.row(
+            f"4 {streams} streams started together: TTFT p50",
+            res["site_ttft_p50_ms"],
+            res["direct_ttft_p50_ms"],
+            f"+{res['site_ttft_p50_ms'] - res['direct_ttft_p50_ms']:.1f}",
+            "≤ 150",
+            res["site_ttft_p50_ms"] <= 150 and res["complete"] == streams,
+            "ms",
+        )
+
+    async def fig7_cpu(self, daphne: site.Daphne) -> None:
+        streams, n = self.sizes.cpu_streams, self.sizes.cpu_tokens
+        sockets = await self.open_sockets([daphne.origin], streams)
+        await asyncio.sleep(0.5)
+        before = daphne.cpu_seconds()
+        replies = await self.site_load(sockets, n, 50, stagger_s=0.5)
+        after = daphne.cpu_seconds()
+        await self.close_sockets(sockets)
+        tokens = sum(r.stamps.tokens for r in replies)
+        cpu_before = time.process_time()
+        direct = await self.direct_load(streams, n, 50)
+        direct_cpu = time.process_time() - cpu_before
+        direct_tokens = sum(r.stamps.tokens for r in direct)
+        res = {
+            "streams": streams,
+            "tokens": tokens,
+            "server_cpu_s": round(after - before, 3),
+            "site_cpu_s_per_1000": round((after - before) / tokens * 1000, 4),
+            "direct_sdk_cpu_s_per_1000": round(direct_cpu / direct_tokens * 1000, 4),
+        }
+        self.results["7_cpu"] = res
+        self.row(
+            "7 server CPU per 1,000 tokens relayed",
+            res["site_cpu_s_per_1000"],
+            res["direct_sdk_cpu_s_per_1000"],
+            f"x{res['site_cpu_s_per_1000'] / res['direct_sdk_cpu_s_per_1000']:.1f}",
+            "≤ 0.1",
+            res["site_cpu_s_per_1000"] <= 0.1,
+            "s",
+        )
+
+    async def fig10_page(self, origin: str, long_id: int, empty_id: int) -> None:
+        async def get(conversation_id: int) -> float:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", int(origin.rsplit(":", 1)[1])
+            )
+            request = (
+                f"GET /c/{conversation_id}/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Cookie: {self.page_cookie}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            started = time.perf_counter()
+            writer.write(request)
+            data = await reader.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            writer.close()
+            status = data[:12].decode()
+            if " 200" not in status:
+                raise RuntimeError(f"page answered {status!r}")
+            self.page_bytes[conversation_id] = len(data)
+            return elapsed
+
+        self.page_bytes = {}
+        times = {}
+        for cid in (long_id, empty_id):
+            for _ in range(2):
+                await get(cid)
+            times[cid] = [await get(cid) for _ in range(self.sizes.page_gets)]
+        res = {
+            "gets": self.sizes.page_gets,
+            "p50_ms_500_messages": rnd(statistics.median(times[long_id])),
+            "p90_ms_500_messages": rnd(pct(times[long_id], 0.9)),
+            "p50_ms_empty": rnd(statistics.median(times[empty_id])),
+            "bytes_500_messages": self.page_bytes[long_id],
+        }
+        self.results["10_page"] = res
+        self.row(
+            "10 page with 500 messages: GET p50 (empty page as baseline)",
+            res["p50_ms_500_messages"],
+            res["p50_ms_empty"],
+            f"+{res['p50_ms_500_messages'] - res['p50_ms_empty']:.1f}",
+            "≤ 100",
+            res["p50_ms_500_messages"] <= 100,
+            "ms",
+        )
+
+    async def ladder(self, origins: list[str], baseline_p99_ms: float) -> dict:
+        """Step up concurrent streams at 20 tokens/s until one step fails."""
+        sizes = self.sizes
+        steps, largest, first_failed = [], 0, None
+        started = time.monotonic()
+        for n in sizes.steps:
+            if time.monotonic() - started > sizes.step_budget_s:
+                steps.append({"streams": n, "skipped": "time budget spent"})
+                break
+            sockets = await self.open_sockets(origins, n)
+            await asyncio.sleep(0.3)
+            with LoopLag() as lag:
+                t0 = time.monotonic()
+                replies = await self.site_load(
+                    sockets, sizes.step_tokens, 20, sizes.stagger_s
+                )
+                wall = time.monotonic() - t0
+            await self.close_sockets(sockets)
+            stored = await sync_to_async(site.stored_texts)(
+                [r.message_id for r in replies if r.message_id]
+            )
+            lost = 0
+            for r in replies:
+                ok = (
+                    r.status == "complete"
+                    and r.gaps == 0
+                    and r.stamps.tokens == sizes.step_tokens
+                    and stored.get(r.message_id, ("", None))[1] == r.text
+                )
+                lost += not ok
+            lat = latencies(replies)
+            p99 = pct(lat, 0.99)
+            added = None if p99 is None else p99 - baseline_p99_ms
+            ttft = [r.ttft_ms for r in replies if r.ttft_ms is not None]
+            passed = lost == 0 and added is not None and added <= 100
+            steps.append(
+                {
+                    "streams": n,
+                    "passed": passed,
+                    "replies_with_loss_or_error": lost,
+                    "statuses": sorted({r.status for r in replies}),
+                    "p50_ms": rnd(pct(lat, 0.5)),
+                    "p99_ms": rnd(p99),
+                    "added_p99_ms": rnd(added),
+                    "ttft_p50_ms": rnd(pct(ttft, 0.5)),
+                    "tokens_per_s_delivered": round(
+                        sum(r.stamps.tokens for r in replies) / wall
+                    ),
+                    "client_loop_lag_p99_ms": rnd(lag.p99_ms()),
+                }
+            )
+            print(f"    {n} streams: {steps[-1]}", flush=True)
+            if not passed:
+                first_failed = n
+                break
+            largest = n
+            await asyncio.sleep(1)
+        # Does the rig (upstream + this client process) itself hold the load that
+        # failed (or the top step)? The same streams read with a bare SSE reader.
+        check_n = first_failed or largest
+        rig = None
+        if check_n:
+            with LoopLag() as lag:
+                rig_replies = await asyncio.gather(
+                    *(self._staggered_raw(i, check_n) for i in range(check_n))
+                )
+            rig_lat = latencies(rig_replies)
+            rig = {
+                "streams": check_n,
+                "p99_ms": rnd(pct(rig_lat, 0.99)),
+                "complete": sum(r.status == "complete" for r in rig_replies),
+                "client_loop_lag_p99_ms": rnd(lag.p99_ms()),
+            }
+        return {"largest_passing": largest, "steps": steps, "rig_check": rig}
+
+    async def _staggered_raw(self, i: int, n: int) -> Reply:
+        await asyncio.sleep(self.sizes.stagger_s * i / n)
+        tokens = self.sizes.step_tokens
+        return await raw_reply(
+            self.upstream_url, f"bench {tokens} 20", tokens / 20 + 30
+        )
+
+
+def start_upstream(workdir: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstream", "--port", "0"],
+        cwd=site.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=open(workdir / "upstream.log", "ab"),
+        text=True,
+    )
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http://127.0.0.1:"):
+        proc.kill()
+        raise RuntimeError(f"bench upstream did not start: {url!r}")
+    return proc, url
+
+
+def start_site(bench: Bench, count: int, extra: dict, name: str) -> list:
+    env = {**bench.env, **extra}
+    servers = [
+        site.Daphne(env, bench.workdir / f"{name}-{i}.log") for i in range(count)
+    ]
+    for server in servers:
+        server.wait_ready()
+    return servers
+
+
+async def warm_up(bench: Bench, origins: list[str]) -> None:
+    sockets = await bench.open_sockets(origins, len(origins))
+    await asyncio.gather(*(s.reply("bench 5 0", 30) for s in sockets))
+    await bench.close_sockets(sockets)
+
+
+async def run_all(bench: Bench, only: set[int], long_id: int, empty_id: int) -> None:
+    import openai
+
+    bench.openai_client = openai.AsyncOpenAI(
+        base_url=bench.upstream_url, api_key="x", max_retries=0, timeout=60
+    )
+    await direct_reply(bench.openai_client, "bench 5 0", 30)  # the SDK's first use
+
+    if only & {1, 2, 3, 4, 5, 7, 8, 10}:
+        print("• one daphne process, in-memory channel layer", flush=True)
+        (server,) = start_site(bench, 1, {}, "inmemory")
+        try:
+            rss_fresh = server.rss_mb()
+            await warm_up(bench, [server.origin])
+            await asyncio.sleep(1)
+            rss_rest = server.rss_mb()
+            figures = [
+                (1, bench.fig1_latency),
+                (2, bench.fig2_ttft),
+                (3, bench.fig3_throughput),
+                (4, bench.fig4_burst),
+            ]
+            for number, figure in figures:
+                if number in only:
+                    print(f"  figure {number}", flush=True)
+                    await figure(server.origin)
+            if 7 in only:
+                print("  figure 7", flush=True)
+                await bench.fig7_cpu(server)
+            if 10 in only:
+                print("  figure 10", flush=True)
+                await bench.fig10_page(server.origin, long_id, empty_id)
+            if 5 in only:
+                print("  figure 5", flush=True)
+                res = await bench.ladder([server.origin], bench.baseline_p99())
+                bench.results["5_max_streams_1_process"] = res
+                bench.row(
+                    "5 max streams @20 tok/s, 1 process (p99 +≤100 ms, no loss)",
+                    res["largest_passing"],
+                    _rig_text(res),
+                    "",
+                    "(largest)",
+                    None,
+                    "streams",
+                )
+            await asyncio.sleep(1)
+            if 8 in only:
+                res = {
+                    "rss_mb_fresh": round(rss_fresh, 1),
+                    "rss_mb_after_warm_up": round(rss_rest, 1),
+                    "rss_mb_after_load": round(server.rss_mb(), 1),
+                }
+                bench.results["8_rss"] = res
+                bench.row(
+                    "8 server RSS at rest (after one reply; after all load)",
+                    res["rss_mb_after_warm_up"],
+                    "",
+                    f"{res['rss_mb_after_load']} after load",
+                    "≤ 150",
+                    res["rss_mb_after_warm_up"] <= 150,
+                    "MB",
+                )
+        finally:
+            server.stop()
+
+    if 6 in only:
+        for backend in (PUBSUB, CORE):
+            short = backend.rsplit(".", 1)[1]
+            print(f"• two daphne processes, {short}", flush=True)
+            extra = {
+                "REDIS_URL": "redis://127.0.0.1:6379/0",
+                "CHANNEL_LAYER_BACKEND": backend,
+                "CHANNEL_LAYER_PREFIX": f"bench{os.getpid()}{short[:5]}",
+                "CACHE_KEY_PREFIX": f"bench{os.getpid()}",
+            }
+            servers = start_site(bench, 2, extra, short)
+            try:
+                origins = [s.origin for s in servers]
+                await warm_up(bench, origins)
+                res = await bench.ladder(origins, bench.baseline_p99())
+            finally:
+                for server in servers:
+                    server.stop()
+            bench.results[f"6_max_streams_2_processes_{short}"] = res
+            bench.row(
+                f"6 max streams @20 tok/s, 2 processes, {short}",
+                res["largest_passing"],
+                _rig_text(res),
+                "",
+                "(largest)",
+                None,
+                "streams",
+            )
+
+
+def _rig_text(res: dict) -> str:
+    rig = res.get("rig_check")
+    if not rig:
+        return ""
+    return f"rig@{rig['streams']}: p99 {rig['p99_ms']} ms"
+
+
+def fig9_queries(bench: Bench) -> None:
+    print("• figure 9 (in-process)", flush=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.inproc"],
+        cwd=site.ROOT,
+        env=bench.env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"bench.inproc failed:\n{out.stderr[-3000:]}")
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    bench.results["9_queries"] = res
+    short, long = res["reply_10"], res["reply_5000"]
+    checkpoints = int(long["seconds"] // res["checkpoint_s"])
+    bench.row(
+        "9 DB queries per reply: 5,000 tokens (10 tokens as baseline)",
+        long["queries"],
+        short["queries"],
+        f"+{long['queries'] - short['queries']} ({long['seconds']} s)",
+        f"= (+1/checkpoint: {checkpoints})",
+        long["queries"] - short["queries"] <= checkpoints,
+        "queries",
+    )
+    bench.row(
+        "9b DB queries for the 500-message page",
+        res["page_500_queries"],
+        "",
+        "",
+        "constant",
+        None,
+        "queries",
+    )
+
+
+def print_table(rows) -> str:
+    header = ("figure", "site", "baseline", "ratio/delta", "target", "ok")
+    lines = []
+    table = [header]
+    for figure, value, baseline, delta, target, passed, unit in rows:
+        ok = "" if passed is None else ("yes" if passed else "MISS")
+        table.append(
+            (
+                figure,
+                f"{value} {unit}".strip(),
+                str(baseline),
+                str(delta),
+                target,
+                ok,
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for i, r in enumerate(table):
+        lines.append(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        if i == 0:
+            lines.append("-|-".join("-" * w for w in widths))
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (~1 min)")
+    parser.add_argument(
+        "--flush-ms", type=int, help="CHAT_FLUSH_MS for the site (default: its own)"
+    )
+    parser.add_argument(
+        "--only", help="comma-separated figure numbers (default: all 1-10)"
+    )
+    parser.add_argument("--tag", default="", help="a label stored with the results")
+    parser.add_argument(
+        "--site-root", help="run the site from another checkout (to try a change)"
+    )
+    args = parser.parse_args(argv)
+    only = {int(x) for x in args.only.split(",")} if args.only else set(range(1, 11))
+    sizes = QUICK if args.quick else FULL
+    if args.site_root:
+        site.ROOT = Path(args.site_root).resolve()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    workdir = Path(tempfile.mkdtemp(prefix=f"chatbench-{stamp}-"))
+    began = time.monotonic()
+    load_before = os.getloadavg()
+    upstream, url = start_upstream(workdir)
+    try:
+        extra = {}
+        if args.flush_ms is not None:
+            extra["CHAT_FLUSH_MS"] = str(args.flush_ms)
+        env = site.site_env(
+            db_path=str(workdir / "bench.sqlite3"), upstream_url=url, extra=extra
+        )
+        site.migrate(env)
+        site.setup_django(env)
+        from django.conf import settings
+
+        bench = Bench(sizes=sizes, upstream_url=url, env=env, workdir=workdir)
+        bench.user = site.make_user("bench")
+        bench.cookie = site.session_cookie(bench.user)
+        page_user = site.make_user("bench-page")
+        bench.page_cookie = site.session_cookie(page_user)
+        long_id = site.make_long_conversation(page_user, 500)
+        empty_id = site.make_conversations(page_user, 1)[0]
+        asyncio.run(run_all(bench, only, long_id, empty_id))
+        if 9 in only:
+            fig9_queries(bench)
+    finally:
+        upstream.terminate()
+        upstream.wait(10)
+    elapsed = time.monotonic() - began
+    print()
+    table = print_table(bench.rows)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{stamp}.json"
+    versions = {}
+    for name in ("django", "channels", "daphne", "channels_redis", "openai"):
+        try:
+            from importlib.metadata import version
+
+            versions[name] = version(name.replace("_", "-"))
+        except Exception:
+            versions[name] = None
+    out.write_text(
+        json.dumps(
+            {
+                "when": stamp,
+                "quick": args.quick,
+                "tag": args.tag,
+                "site_root": str(site.ROOT),
+                "elapsed_s": round(elapsed, 1),
+                "chat_flush_ms": settings.CHAT_FLUSH_MS,
+                "chat_checkpoint_s": settings.CHAT_CHECKPOINT_S,
+                "loadavg_before_after": [load_before, os.getloadavg()],
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                },
+                "versions": versions,
+                "figures": bench.results,
+                "table": table,
+            },
+            indent=2,
+        )
+    )
+    print(f"\n{elapsed:.0f} s; results: {out}; logs: {workdir}")
+
+
+if __name__ == "__main__":
+    main()

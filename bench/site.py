@@ -1,0 +1,210 @@
+"""The site under test: a scratch SQLite database and real daphne processes.
+
+The bench process sets Django up against the same database (same environment), so
+it can create users, conversations and sessions, and read back what was stored.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def site_env(*, db_path: str, upstream_url: str, extra: dict | None = None) -> dict:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CHAT_", "REDIS_", "CHANNEL_LAYER", "DATABASE_"))
+    }
+    env.update(
+        {
+            "SECRET_KEY": "bench-secret-key-not-for-production",
+            "DEBUG": "false",
+            "SECURE_SSL_REDIRECT": "false",
+            "SECURE_COOKIES": "false",
+            "STATIC_MANIFEST": "false",
+            "CHAT_PROVIDER": "openai",
+            "OPENAI_API_KEY": "x",
+            "OPENAI_BASE_URL": upstream_url,
+            "CHAT_MODEL": "bench",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": f"sqlite:///{db_path}",
+            "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def migrate(env: dict) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+
+
+class Daphne:
+    """One `daphne chatsite.asgi:application` process on 127.0.0.1."""
+
+    def __init__(self, env: dict, log_path: Path):
+        self.port = free_port()
+        self.log = open(log_path, "ab")  # closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                str(VENV_BIN / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "chatsite.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.pid = self.proc.pid
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
+                    s.sendall(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                    if s.recv(64).startswith(b"HTTP/1."):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("daphne did not start in time")
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the process, all its threads included."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        # Fields 14 and 15 of proc(5); fields[0] here is field 3.
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE_SIZE / 2**20
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+def setup_django(env: dict) -> None:
+    """Point this process's Django at the bench database (before any model import)."""
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "chatsite.settings"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def make_user(username: str):
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    user, _ = User.objects.get_or_create(username=username)
+    return user
+
+
+def session_cookie(user) -> str:
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    name = settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}"
+
+
+def make_conversations(user, count: int) -> list[int]:
+    from chat.models import Conversation
+
+    made = Conversation.objects.bulk_create(
+        [Conversation(user=user, title=f"bench {i}") for i in range(count)]
+    )
+    return [c.pk for c in made]
+
+
+def stored_texts(message_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """message id -> (status, content) as stored."""
+    from chat.models import Message
+
+    rows = Message.objects.filter(pk__in=message_ids).values_list(
+        "pk", "status", "content"
+    )
+    return {pk: (status, content) for pk, status, content in rows}
+
+
+def make_long_conversation(user, messages: int) -> int:
+    """A conversation of `messages` stored messages, half answers with rendered HTML."""
+    from chat.models import Conversation, Message
+    from chat.rendering import render_markdown
+
+    answer = (
+        "Here is **a** typical answer, with a list:\n\n- one\n- two\n- three\n\n"
+        "```python\ndef f(x):\n    return [i * i for i in range(x)]\n```\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n" + "Some prose to read. " * 20
+    )
+    html = render_markdown(answer)
+    conversation = Conversation.objects.create(user=user, title="long")
+    rows = []
+    for i in range(messages):
+        if i % 2 == 0:
+            rows.append(
+                Message(
+                    conversation=conversation,
+                    role=Message.Role.USER,
+                    content=f"Question number {i}: how does this work?",
+                    status=Message.Status.COMPLETE,
+                )
+            )
+        else:
+            rows.append(
+                Message(
+                    conversation=conversation,
+                    role=Message.Role.ASSISTANT,
+                    content=answer,
+                    html=html,
+                    status=Message.Status.COMPLETE,
+                    model="bench",
+                )
+            )
+    Message.objects.bulk_create(rows)
+    return conversation.pk
