@@ -394,6 +394,7 @@ class ReplyRun:
 
     async def _stream(self) -> None:
         flush_s = settings.CHAT_FLUSH_MS / 1000
+        quiet_s = settings.CHAT_FLUSH_QUIET_MS / 1000
         checkpoint_s = settings.CHAT_CHECKPOINT_S
         heartbeat_s = settings.CHAT_HEARTBEAT_S
         started = time.monotonic()
@@ -411,8 +412,10 @@ class ReplyRun:
         ttft_ms = usage = error = None
         finish_reason = ""
         # Leading-edge throttle: text after a quiet spell goes out at once; within
-        # flush_s of the last send it gathers until the window ends.
-        last_send = -flush_s
+        # flush_s of the last send it gathers until the window ends. A token that
+        # arrives alone (a gap before it, nothing queued behind it) also goes at
+        # once: a model at 50 tokens/s never waits, a burst still shares frames.
+        last_send = last_arrival = -flush_s
         last_checkpoint = last_frame = started
         while True:
             if queue.empty():
@@ -427,12 +430,15 @@ class ReplyRun:
             else:
                 event = queue.get_nowait()
             now = time.monotonic()
+            alone = False
             if event is _END:
                 break
             if isinstance(event, TextDelta):
                 if ttft_ms is None:
                     ttft_ms = round((now - started) * 1000)
                 self.pending.append(event.text)
+                alone = now - last_arrival >= quiet_s and queue.empty()
+                last_arrival = now
             elif isinstance(event, Usage):
                 usage = event
             elif isinstance(event, Finish):
@@ -448,7 +454,7 @@ class ReplyRun:
                 )
             elif isinstance(event, _Failed):
                 error = event.error
-            if self.pending and now - last_send >= flush_s:
+            if self.pending and (alone or now - last_send >= flush_s):
                 await self._flush()
                 last_send = last_frame = now
             if now - last_checkpoint >= checkpoint_s:

@@ -202,6 +202,7 @@ CHAT_SYSTEM_PROMPT = env("CHAT_SYSTEM_PROMPT")
 CHAT_REQUEST_TIMEOUT_S = envfloat("CHAT_REQUEST_TIMEOUT_S", 60)
 CHAT_MAX_RETRIES = envint("CHAT_MAX_RETRIES", 0)
 CHAT_FLUSH_MS = envint("CHAT_FLUSH_MS", 30)
+CHAT_FLUSH_QUIET_MS = envfloat("CHAT_FLUSH_QUIET_MS", 5)
 CHAT_CHECKPOINT_S = envfloat("CHAT_CHECKPOINT_S", 2)
 CHAT_HEARTBEAT_S = envfloat("CHAT_HEARTBEAT_S", 2)
 # A streaming answer with no checkpoint for this long belongs to a dead process.

@@ -380,3 +380,30 @@ async def test_the_reaper_spares_fresh_replies(alice, conversation):
     )
 
     assert await sync_to_async(replies.reap_replies)() == []
+
+
+async def test_a_burst_of_tokens_shares_frames_within_the_flush_window(
+    alice, conversation, connect, openai_upstream, settings
+):
+    settings.CHAT_FLUSH_MS = 50
+    openai_upstream.script(tokens=[f"{i} " for i in range(400)])
+    socket = await connect(alice, conversation.pk)
+
+    events, done = await send_and_finish(socket, "fast")
+
+    deltas = [e for e in events if e["type"] == "reply.delta"]
+    assert len(deltas) < 400
+    assert text_of(events, done["message_id"]) == "".join(f"{i} " for i in range(400))
+
+
+async def test_a_token_that_arrives_alone_goes_out_at_once_despite_the_window(
+    alice, conversation, connect, openai_upstream, settings
+):
+    settings.CHAT_FLUSH_MS = 10_000
+    openai_upstream.script(tokens=["one ", "two ", "three"], delay=0.05)
+    socket = await connect(alice, conversation.pk)
+
+    events, _ = await send_and_finish(socket, "slow")
+
+    deltas = [e["text"] for e in events if e["type"] == "reply.delta"]
+    assert deltas == ["one ", "two ", "three"]
