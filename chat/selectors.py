@@ -45,6 +45,19 @@ def messages_for_conversation(*, conversation: Conversation) -> QuerySet[Message
     return conversation.messages.order_by("created_at", "id")
 
 
+def recent_messages(
+    *, conversation: Conversation, limit: int | None
+) -> tuple[list[Message], int]:
+    """Return the newest `limit` messages, oldest first, and how many are older."""
+    messages = messages_for_conversation(conversation=conversation)
+    if limit is None:
+        return list(messages), 0
+    newest = list(messages.reverse()[: limit + 1])
+    if len(newest) <= limit:
+        return newest[::-1], 0
+    return newest[:limit][::-1], messages.count() - limit
+
+
 def streaming_replies(*, conversation_id: int) -> QuerySet[Message]:
     return Message.objects.filter(
         conversation_id=conversation_id,

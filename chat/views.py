@@ -13,13 +13,19 @@ from chat.models import Conversation
 from chat.providers import get_provider
 from chat.selectors import (
     conversation_for_user,
-    messages_for_conversation,
+    recent_messages,
     sidebar_conversations,
 )
 
 
-def chat_page(request, conversation: Conversation | None):
+def chat_page(request, conversation: Conversation | None, *, show_all=False):
     model_name = (conversation and conversation.model) or get_provider().default_model()
+    messages, earlier_count = [], 0
+    if conversation:
+        messages, earlier_count = recent_messages(
+            conversation=conversation,
+            limit=None if show_all else settings.CHAT_PAGE_MESSAGES,
+        )
     return render(
         request,
         "chat/chat.html",
@@ -28,11 +34,8 @@ def chat_page(request, conversation: Conversation | None):
                 user=request.user, current=conversation
             ),
             "conversation": conversation,
-            "messages": (
-                messages_for_conversation(conversation=conversation)
-                if conversation
-                else []
-            ),
+            "messages": messages,
+            "earlier_count": earlier_count,
             "model_name": model_name,
             "chat_config": {
                 "conversationId": conversation.pk if conversation else None,
@@ -56,6 +59,7 @@ def conversation_detail(request, conversation_id: int):
     return chat_page(
         request,
         conversation_for_user(user=request.user, conversation_id=conversation_id),
+        show_all="all" in request.GET,
     )
 
 

@@ -93,44 +93,72 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0),
+        # Kept open: each process does its ORM work on one database thread, and a
+        # new connection per checkpoint cost more than the UPDATE itself.
+        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets page views read while a reply writes its checkpoint.
+    # WAL lets page views read while a reply writes its checkpoint; NORMAL
+    # syncs at WAL checkpoints rather than at every commit (a power cut may lose
+    # the last commits, never consistency).
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].update(
-        {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": env(
-                "CHANNEL_LAYER_BACKEND", "channels_redis.core.RedisChannelLayer"
-            ),
-            "CONFIG": {
-                # redis-py's default 5 s socket timeout equals the layer's 5 s
-                # blocking pop, which killed idle sockets (FIELD_NOTES.md).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
-                "capacity": envint("CHANNEL_LAYER_CAPACITY", 1000),
-                "expiry": 60,
-                "group_expiry": 86400,
-            },
+    # Sizing and the measurements behind it: deploy/README.md.
+    CHANNEL_LAYER_BACKEND = env(
+        "CHANNEL_LAYER_BACKEND", "channels_redis.core.RedisChannelLayer"
+    )
+    _redis_host = {
+        "address": REDIS_URL,
+        # Above the core layer's 5 s blocking pop: redis-py's default of 5 s made
+        # idle sockets die with 1011 (FIELD_NOTES.md).
+        "socket_timeout": envfloat("REDIS_SOCKET_TIMEOUT_S", 30),
+        "socket_connect_timeout": envfloat("REDIS_CONNECT_TIMEOUT_S", 5),
+        # Ping idle pooled connections so a firewall or NAT cannot cut them unseen.
+        "health_check_interval": envint("REDIS_HEALTH_CHECK_S", 15),
+    }
+    if CHANNEL_LAYER_BACKEND.endswith("RedisPubSubChannelLayer"):
+        # Pub/sub has no capacity or expiry: a message reaches whoever listens now.
+        _layer_config = {"hosts": [_redis_host]}
+    else:
+        _layer_config = {
+            "hosts": [_redis_host],
+            # Per process, not per socket: every socket of a process reads one
+            # Redis list, so this is the backlog a process may fall behind by
+            # before group_send drops (offsets and resync repair that).
+            "capacity": envint("CHANNEL_LAYER_CAPACITY", 5000),
+            # Seconds an unread message waits; a delta older than this is stale.
+            "expiry": envint("CHANNEL_LAYER_EXPIRY_S", 60),
+            # A socket's group membership lasts this long; daphne's default
+            # websocket_timeout (86400 s) closes sockets at the same age.
+            "group_expiry": envint("CHANNEL_LAYER_GROUP_EXPIRY_S", 86400),
         }
+    _layer_config["prefix"] = env("CHANNEL_LAYER_PREFIX", "asgi")
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": CHANNEL_LAYER_BACKEND, "CONFIG": _layer_config}
     }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", "chatsite"),
         }
     }
 else:
+    CHANNEL_LAYER_BACKEND = "channels.layers.InMemoryChannelLayer"
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": CHANNEL_LAYER_BACKEND,
             "CONFIG": {"capacity": envint("CHANNEL_LAYER_CAPACITY", 1000)},
         }
     }
@@ -210,7 +238,13 @@ CHAT_REAP_AFTER_S = envfloat("CHAT_REAP_AFTER_S", max(15.0, 5 * CHAT_CHECKPOINT_
 CHAT_REAP_INTERVAL_S = envfloat("CHAT_REAP_INTERVAL_S", 10)
 CHAT_MAX_MESSAGE_CHARS = envint("CHAT_MAX_MESSAGE_CHARS", 32000)
 CHAT_HISTORY_MESSAGES = envint("CHAT_HISTORY_MESSAGES", 50)
+# A conversation page renders this many recent messages; older ones behind a link.
+CHAT_PAGE_MESSAGES = envint("CHAT_PAGE_MESSAGES", 200)
 CHAT_LOCAL_MODEL_PATH = env("CHAT_LOCAL_MODEL_PATH")
 CHAT_LOCAL_MAX_TOKENS = envint("CHAT_LOCAL_MAX_TOKENS", 512)
 CHAT_LOCAL_CONTEXT = envint("CHAT_LOCAL_CONTEXT", 2048)
 CHAT_LOCAL_THREADS = envint("CHAT_LOCAL_THREADS", 0)
+
+# Deployment (deploy/README.md). A load balancer polls /healthz over plain HTTP on
+# the private network, so it is not redirected to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

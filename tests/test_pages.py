@@ -104,3 +104,19 @@ def test_unused_new_chats_stay_out_of_the_sidebar(alice_client, alice):
     assert f'data-conversation-id="{unused.pk}"' not in home
     assert "Used chat" in home
     assert f'data-conversation-id="{unused.pk}"' in shown
+
+
+def test_a_long_conversation_shows_its_recent_messages_and_a_link_to_all(
+    alice_client, conversation, settings
+):
+    settings.CHAT_PAGE_MESSAGES = 3
+    for i in range(5):
+        Message.objects.create(conversation=conversation, role="user", content=f"m{i}")
+
+    page = alice_client.get(f"/c/{conversation.pk}/").content.decode()
+    everything = alice_client.get(f"/c/{conversation.pk}/?all=1").content.decode()
+
+    assert "m1<" not in page and all(f"m{i}<" in page for i in (2, 3, 4))
+    assert "Show 2 earlier messages" in page
+    assert all(f"m{i}<" in everything for i in range(5))
+    assert "earlier message" not in everything
