@@ -104,7 +104,9 @@ class Turn:
 
 
 def title_from(content: str) -> str:
+    """Title a conversation with the first line of its first message, sans Markdown."""
     first_line = content.strip().splitlines()[0] if content.strip() else ""
+    first_line = first_line.lstrip("#>*-+ \t").strip() or first_line
     return first_line[:60] + ("…" if len(first_line) > 60 else "")
 
 

@@ -407,3 +407,17 @@ async def test_a_token_that_arrives_alone_goes_out_at_once_despite_the_window(
 
     deltas = [e["text"] for e in events if e["type"] == "reply.delta"]
     assert deltas == ["one ", "two ", "three"]
+
+
+@pytest.mark.parametrize(
+    ("content", "title"),
+    [
+        ("# Sorting in Python\nbody", "Sorting in Python"),
+        ("> quoted question", "quoted question"),
+        ("- item", "item"),
+        ("x" * 70, "x" * 60 + "…"),
+        ("###", "###"),
+    ],
+)
+def test_titles_drop_leading_markdown_and_stay_short(content, title):
+    assert replies.title_from(content) == title
