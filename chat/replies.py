@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chat.layers import forget_channel
 from chat.models import Conversation, Message, group_name_for
 from chat.providers import (
     Finish,
@@ -356,8 +357,10 @@ class ReplyRun:
         finally:
             _runs.pop(self.message_id, None)
             # Cancelling a layer receive can drop a message; send one instead.
-            await get_channel_layer().send(self.channel, {"type": "run.exit"})
+            layer = get_channel_layer()
+            await layer.send(self.channel, {"type": "run.exit"})
             await listener
+            await forget_channel(layer, self.channel)
 
     async def _listen(self) -> None:
         layer = get_channel_layer()

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from chat import views
+from chat import health, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,4 +20,5 @@ urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
 ]

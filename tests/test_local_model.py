@@ -61,7 +61,7 @@ async def test_the_event_loop_serves_others_while_the_local_model_generates(
     )
     assert (await page.get_response(timeout=5))["status"] == 200
     reader = await connect(alice, conversation.pk)
-    snapshot = await reader.receive(timeout=5)
+    snapshot = (await reader.receive_until("reply.snapshot", timeout=5))[-1]
 
     assert snapshot["type"] == "reply.snapshot"
     message = await Message.objects.aget(pk=start["message_id"])

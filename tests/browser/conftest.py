@@ -1,0 +1,398 @@
+"""Fixtures for the page in a real browser: daphne, a fake upstream, headless Chromium.
+
+The site runs as a real daphne process on its own database: a temporary SQLite
+file, or, when DATABASE_URL names PostgreSQL, a database of its own on that server
+(created here and dropped at the end). REDIS_URL, when set, is passed through with
+a prefix of its own, so the browser server talks to Redis as in production.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixture skips (or fails under CI)
+    expect = None
+
+from tests.upstream import FakeUpstream
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+SCREENSHOTS = BASE_DIR / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+USERNAME = "alice"
+PASSWORD = "a-long-browser-password-7"
+POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
+
+
+def _unavailable(why: str):
+    """Skip, except under CI=true, where a suite that runs nothing must fail."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(why, pytrace=False)
+    pytest.skip(why)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One daphne process of the site, restartable on the same port."""
+
+    def __init__(self, env: dict, log: Path, port: int | None = None):
+        self.env = env
+        self.log = log
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "chatsite.asgi:application",
+                ],
+                cwd=BASE_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.wait_ready(timeout)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                pytest.fail(f"daphne exited:\n{self.log_tail()}", pytrace=False)
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        pytest.fail(f"daphne never became ready:\n{self.log_tail()}", pytrace=False)
+
+    def stop(self) -> None:
+        if not self.alive():
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _manage(env: dict, *args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode:
+        pytest.fail(f"manage.py {args[0]} failed:\n{result.stderr}", pytrace=False)
+
+
+@pytest.fixture(scope="package")
+def browser_database(tmp_path_factory):
+    """A DATABASE_URL of the browser server's own, migrated, with Alice in it."""
+    configured = os.environ.get("DATABASE_URL", "")
+    if configured.split("://", 1)[0] not in POSTGRES_SCHEMES:
+        yield f"sqlite:///{tmp_path_factory.mktemp('browser-db') / 'site.sqlite3'}"
+        return
+    import psycopg
+
+    name = f"chatsite_browser_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    parts = urlsplit(configured)
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path="/" + name))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="package")
+def browser_upstream():
+    """The fake OpenAI server the browser server streams from."""
+    with FakeUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="package")
+def server_env(browser_database, browser_upstream):
+    """The environment of a daphne process of the site, database migrated."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(BASE_DIR),
+        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+        "SECRET_KEY": "browser-tests-" + uuid.uuid4().hex,
+        "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_COOKIES": "false",
+        "STATIC_MANIFEST": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": browser_database,
+        "CHAT_PROVIDER": "openai",
+        "OPENAI_API_KEY": "x",
+        "OPENAI_BASE_URL": browser_upstream.base_url,
+        "CHAT_MODEL": "test-model",
+        "CHAT_REQUEST_TIMEOUT_S": "2",
+        "CHAT_MAX_RETRIES": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    if os.environ.get("REDIS_URL"):
+        prefix = f"browser{os.getpid()}"
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
+        env["CHANNEL_LAYER_PREFIX"] = prefix
+        env["CACHE_KEY_PREFIX"] = prefix
+        if os.environ.get("CHANNEL_LAYER_BACKEND"):
+            env["CHANNEL_LAYER_BACKEND"] = os.environ["CHANNEL_LAYER_BACKEND"]
+    _manage(env, "migrate", "--no-input")
+    _manage(
+        env,
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        f"get_user_model().objects.create_user({USERNAME!r}, password={PASSWORD!r})",
+    )
+    yield env
+    if env.get("REDIS_URL"):
+        import redis
+
+        client = redis.Redis.from_url(env["REDIS_URL"])
+        keys = list(client.scan_iter(match=env["CHANNEL_LAYER_PREFIX"] + "*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@pytest.fixture(scope="package")
+def live_site(server_env, tmp_path_factory):
+    """The site, served by daphne for the whole browser package."""
+    server = Server(server_env, tmp_path_factory.mktemp("daphne") / "daphne.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="package")
+def browser():
+    """Headless Chromium, launched once (a fresh user-data dir)."""
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"no Chromium at {CHROMIUM}")
+    if expect is None:
+        _unavailable("playwright is not installed (pip install -e .[browser])")
+    from playwright.sync_api import sync_playwright
+
+    expect.set_options(timeout=10_000)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="package")
+def logged_in_state(browser, live_site, tmp_path_factory):
+    """Alice's cookies after logging in through the form once."""
+    context = browser.new_context(base_url=live_site.url)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.locator("#id_username").fill(USERNAME)
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(f"{live_site.url}/")
+    path = tmp_path_factory.mktemp("state") / "alice.json"
+    context.storage_state(path=str(path))
+    context.close()
+    return str(path)
+
+
+@pytest.fixture
+def upstream(browser_upstream):
+    """The browser server's upstream, with an empty script queue."""
+    browser_upstream.reset()
+    return browser_upstream
+
+
+class Contexts:
+    """Opens browser contexts for one test; watches every page for script errors."""
+
+    def __init__(self, browser, live_site, state: str):
+        self.browser = browser
+        self.live_site = live_site
+        self.state = state
+        self.contexts = []
+        self.pages = []
+        self.page_errors: list[str] = []
+        self.console_errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.accept_dialogs = False
+
+    def new_context(self, *, logged_in: bool = True, **options):
+        options.setdefault("viewport", {"width": 1280, "height": 860})
+        context = self.browser.new_context(
+            base_url=options.pop("base_url", self.live_site.url),
+            storage_state=self.state if logged_in else None,
+            **options,
+        )
+        context.set_default_timeout(10_000)
+        context.on("page", self._watch)
+        self.contexts.append(context)
+        return context
+
+    def new_page(self, **options):
+        return self.new_context(**options).new_page()
+
+    def _watch(self, page) -> None:
+        self.pages.append(page)
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        page.on(
+            "console",
+            lambda m: m.type == "error" and self.console_errors.append(m.text),
+        )
+
+        def on_dialog(dialog):
+            self.dialogs.append(f"{dialog.type}: {dialog.message}")
+            if self.accept_dialogs:
+                dialog.accept()
+            else:
+                dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def contexts(browser, live_site, logged_in_state, request):
+    """Fresh browser contexts (Alice logged in unless asked otherwise)."""
+    opened = Contexts(browser, live_site, logged_in_state)
+    yield opened
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.name)
+        for i, page in enumerate(opened.pages):
+            if not page.is_closed():
+                page.screenshot(path=str(SCREENSHOTS / f"FAILED-{name}-{i}.png"))
+    opened.close()
+    assert not opened.page_errors, f"uncaught errors in the page: {opened.page_errors}"
+
+
+@pytest.fixture
+def page(contexts):
+    """One page of a logged-in desktop context."""
+    return contexts.new_page()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.rep_call = report
+    return report
+
+
+def screenshot(page, name: str, **options) -> None:
+    """Keep a picture of a state under test-artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), **options)
+
+
+# -- driving the page -------------------------------------------------------
+
+REPLIES = 'article.message[data-role="assistant"]'
+
+
+def tokens(n: int) -> str:
+    """The fake upstream's reply to `!tokens N`."""
+    return " ".join(f"tok{i}" for i in range(1, n + 1))
+
+
+def wait_connected(page) -> None:
+    page.wait_for_function("document.body.dataset.socket === 'open'")
+
+
+def new_chat(page) -> int:
+    """Open a new, empty conversation and wait for its socket."""
+    page.goto("/")
+    page.locator("#new-chat-button").click()
+    page.wait_for_url(re.compile(r"/c/\d+/$"))
+    wait_connected(page)
+    return int(re.search(r"/c/(\d+)/$", page.url)[1])
+
+
+def send(page, text: str):
+    """Type a message and press Enter; return the locator of the reply to it."""
+    before = page.locator(REPLIES).count()
+    page.locator("#composer-input").fill(text)
+    page.locator("#composer-input").press("Enter")
+    expect(page.locator(REPLIES)).to_have_count(before + 1)
+    return page.locator(REPLIES).nth(before)
+
+
+def ask(page, text: str, status: str = "complete"):
+    """Send a message and wait for its reply to end with this status."""
+    reply = send(page, text)
+    expect(reply).to_have_attribute("data-status", status)
+    return reply
+
+
+def client_text(page, reply) -> str:
+    """The text the page's client holds for a reply (what offsets were applied to)."""
+    message_id = int(reply.get_attribute("data-message-id"))
+    return page.evaluate("id => window.ChatClient.messages.get(id).text", message_id)
