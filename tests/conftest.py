@@ -5,13 +5,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.test import Client
 
 from chat import offsets, providers
 from chat.models import Conversation
+from tests.servers import session_cookie
 from tests.upstream import FakeUpstream
 
 ORIGIN = (b"origin", b"http://localhost")
@@ -67,13 +66,6 @@ def conversation(alice):
     return Conversation.objects.create(user=alice)
 
 
-def session_cookie(user) -> bytes:
-    client = Client()
-    client.force_login(user)
-    name = django_settings.SESSION_COOKIE_NAME
-    return f"{name}={client.cookies[name].value}".encode()
-
-
 class Socket:
     """A websocket client on the real ASGI application, logged in as someone."""
 
@@ -116,7 +108,8 @@ async def connect():
     async def open_socket(user, conversation_id, *, origin=ORIGIN):
         headers = [origin] if origin else []
         if user is not None:
-            headers.append((b"cookie", await sync_to_async(session_cookie)(user)))
+            cookie = await sync_to_async(session_cookie)(user)
+            headers.append((b"cookie", cookie.encode()))
         communicator = WebsocketCommunicator(
             application, f"/ws/chat/{conversation_id}/", headers=headers
         )

@@ -5,18 +5,24 @@ it fails: CI must not pass by running nothing.
 """
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+
+def unavailable(why: str):
+    """Skip, except under CI=true, where a suite that runs nothing must fail."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(why, pytrace=False)
+    pytest.skip(why)
 
 
 def _require(name: str, schemes: tuple[str, ...]) -> str:
     url = os.environ.get(name, "")
     if url.split("://", 1)[0] in schemes:
         return url
-    why = f"{name} must name a {' or '.join(schemes)} URL (got {url or 'nothing'})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(why, pytrace=False)
-    pytest.skip(why)
+    kinds = " or ".join(schemes)
+    unavailable(f"{name} must name a {kinds} URL (got {url or 'nothing'})")
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +35,11 @@ def postgres_url() -> str:
 def redis_url() -> str:
     """The Redis server of the channel layer and the cache."""
     return _require("REDIS_URL", ("redis", "rediss"))
+
+
+def url_of_the_test_database(postgres_url: str) -> str:
+    """The URL of pytest-django's test database, which server processes must share."""
+    from django.db import connection
+
+    parts = urlsplit(postgres_url)
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))

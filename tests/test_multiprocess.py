@@ -8,112 +8,31 @@ process whose socket asked for it, so "the run lives on A" below is exact.
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection, connections
-from django.test import Client
+from django.db import connections
 from django.utils import timezone
-from websockets.asyncio.client import connect as ws_connect
 
-from chat.models import Conversation, Message
-from chat.offsets import apply_delta, apply_snapshot, has_gap
-from tests.conftest import make_user
-from tests.services import postgres_url, redis_url  # noqa: F401 (fixtures)
+from chat.models import Message
+from chat.offsets import apply_delta, apply_snapshot
+from tests.servers import SiteServer, Tab, full_text, site_env
+from tests.services import (  # noqa: F401 (fixtures)
+    postgres_url,
+    redis_url,
+    url_of_the_test_database,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-ASGI_APP = "chatsite.asgi:application"
 CHECKPOINT_S = 0.3
 REAP_AFTER_S = 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One daphne process of the site."""
-
-    def __init__(self, name: str, env: dict, log_dir: Path):
-        self.name = name
-        self.env = env
-        self.log = log_dir / f"{name}.log"
-        self.port = 0
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.port = free_port()
-        daphne = str(Path(sys.executable).parent / "daphne")
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [daphne, "-b", "127.0.0.1", "-p", str(self.port), ASGI_APP],
-                cwd=BASE_DIR,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def wait_healthy(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                pytest.fail(f"server {self.name} exited:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"server {self.name} never became healthy:\n{self.log_tail()}")
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no final checkpoint, like a crash."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(5)
-
-    def stop(self) -> None:
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def url_of_the_test_database(postgres_url: str) -> str:  # noqa: F811
-    """The URL of pytest-django's test database, which the servers must share."""
-    parts = urlsplit(postgres_url)
-    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
 @pytest.fixture(scope="module")
@@ -124,37 +43,24 @@ def servers(
     upstream,
     tmp_path_factory,
 ):
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(BASE_DIR),
-        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+    env = site_env(
+        upstream_url=upstream.base_url,
         # The same key as this process: the session's auth hash is signed with it.
-        "SECRET_KEY": settings.SECRET_KEY,
-        "DEBUG": "false",
-        "SECURE_SSL_REDIRECT": "false",
-        "SECURE_COOKIES": "false",
-        "STATIC_MANIFEST": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": url_of_the_test_database(postgres_url),
-        "REDIS_URL": redis_url,
-        "CHANNEL_LAYER_BACKEND": os.environ.get(
+        SECRET_KEY=settings.SECRET_KEY,
+        DATABASE_URL=url_of_the_test_database(postgres_url),
+        REDIS_URL=redis_url,
+        CHANNEL_LAYER_BACKEND=os.environ.get(
             "CHANNEL_LAYER_BACKEND", "channels_redis.core.RedisChannelLayer"
         ),
-        "CHAT_PROVIDER": "openai",
-        "OPENAI_API_KEY": "x",
-        "OPENAI_BASE_URL": upstream.base_url,
-        "CHAT_MODEL": "test-model",
-        "CHAT_MAX_RETRIES": "0",
-        "CHAT_REQUEST_TIMEOUT_S": "10",
-        "CHAT_FLUSH_MS": "20",
-        "CHAT_HEARTBEAT_S": "1",
-        "CHAT_CHECKPOINT_S": str(CHECKPOINT_S),
-        "CHAT_REAP_AFTER_S": str(REAP_AFTER_S),
-        "CHAT_REAP_INTERVAL_S": "0.5",
-        "LOG_LEVEL": "WARNING",
-    }
+        CHAT_REQUEST_TIMEOUT_S=10,
+        CHAT_FLUSH_MS=20,
+        CHAT_HEARTBEAT_S=1,
+        CHAT_CHECKPOINT_S=CHECKPOINT_S,
+        CHAT_REAP_AFTER_S=REAP_AFTER_S,
+        CHAT_REAP_INTERVAL_S=0.5,
+    )
     log_dir = tmp_path_factory.mktemp("servers")
-    pair = [Server("a", env, log_dir), Server("b", env, log_dir)]
+    pair = [SiteServer("a", env, log_dir), SiteServer("b", env, log_dir)]
     for server in pair:
         server.start()
     try:
@@ -178,102 +84,12 @@ def cluster(servers, upstream):
 
 
 @pytest.fixture
-def alice(db):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(db):
-    return make_user("bob")
-
-
-@pytest.fixture
-def conversation(alice):
-    return Conversation.objects.create(user=alice)
-
-
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    name = settings.SESSION_COOKIE_NAME
-    return f"{name}={client.cookies[name].value}"
-
-
-class Tab:
-    """A browser tab's websocket on one server, applying replies by offset."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.events: list[dict] = []
-        self.texts: dict[int, str] = {}
-        self.resyncs = 0
-        self.deltas_to_lose = 0  # pretend the layer drops the next N deltas
-
-    @classmethod
-    async def open(cls, server: Server, user, conversation_id: int) -> "Tab":
-        cookie = await sync_to_async(session_cookie)(user)
-        ws = await ws_connect(
-            f"ws://127.0.0.1:{server.port}/ws/chat/{conversation_id}/",
-            origin=server.url,
-            additional_headers={"Cookie": cookie},
-            max_queue=None,
-            open_timeout=10,
-        )
-        return cls(ws)
-
-    async def send(self, **payload) -> None:
-        await self.ws.send(json.dumps(payload))
-
-    async def receive(self, timeout: float = 10) -> dict:
-        event = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
-        self.events.append(event)
-        await self._apply(event)
-        return event
-
-    async def _apply(self, event: dict) -> None:
-        message_id = event.get("message_id")
-        text = self.texts.get(message_id, "")
-        kind = event["type"]
-        gap = False
-        if kind == "reply.snapshot":
-            self.texts[message_id] = apply_snapshot(text, event["text"])
-        elif kind == "reply.delta" and self.deltas_to_lose:
-            self.deltas_to_lose -= 1
-        elif kind == "reply.delta":
-            self.texts[message_id], gap = apply_delta(
-                text, event["offset"], event["text"]
-            )
-        elif kind == "reply.heartbeat":
-            gap = has_gap(text, event["offset"])
-        if gap:
-            # As the browser does: a hole in the offsets asks for a fresh snapshot.
-            self.resyncs += 1
-            await self.send(type="resync", message_id=message_id)
-
-    async def until(self, kind: str, timeout: float = 10, **match) -> dict:
-        """Read events up to the first of this type (and these fields)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                event = await self.receive(timeout)
-                if event["type"] == kind and all(
-                    event.get(k) == v for k, v in match.items()
-                ):
-                    return event
-
-    def text(self, message_id: int) -> str:
-        return self.texts.get(message_id, "")
-
-    async def close(self) -> None:
-        await self.ws.close()
-
-
-@pytest.fixture
 async def tabs():
     """Open tabs; all are closed after the test."""
     opened: list[Tab] = []
 
-    async def open_tab(server: Server, user, conversation_id: int) -> Tab:
-        tab = await Tab.open(server, user, conversation_id)
+    async def open_tab(server: SiteServer, user, conversation_id: int) -> Tab:
+        tab = await Tab.open(server.url, user, conversation_id)
         opened.append(tab)
         return tab
 
@@ -287,12 +103,6 @@ async def tabs():
 
 async def stored(message_id: int) -> Message:
     return await Message.objects.aget(pk=message_id)
-
-
-def full_text(tokens: int) -> str:
-    return "".join(
-        f"tok{i}" + (" " if i < tokens else "") for i in range(1, tokens + 1)
-    )
 
 
 @pytest.mark.parametrize("stopper", ["the tab on the run's process", "the other tab"])

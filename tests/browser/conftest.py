@@ -8,13 +8,8 @@ a prefix of its own, so the browser server talks to Redis as in production.
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -26,9 +21,10 @@ try:
 except ImportError:  # the browser fixture skips (or fails under CI)
     expect = None
 
+from tests.servers import BASE_DIR, SiteServer, site_env
+from tests.services import unavailable
 from tests.upstream import FakeUpstream
 
-BASE_DIR = Path(__file__).resolve().parents[2]
 SCREENSHOTS = BASE_DIR / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,85 +38,6 @@ CHROMIUM_ARGS = [
 USERNAME = "alice"
 PASSWORD = "a-long-browser-password-7"
 POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
-
-
-def _unavailable(why: str):
-    """Skip, except under CI=true, where a suite that runs nothing must fail."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(why, pytrace=False)
-    pytest.skip(why)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One daphne process of the site, restartable on the same port."""
-
-    def __init__(self, env: dict, log: Path, port: int | None = None):
-        self.env = env
-        self.log = log
-        self.port = port or free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "chatsite.asgi:application",
-                ],
-                cwd=BASE_DIR,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.wait_ready(timeout)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                pytest.fail(f"daphne exited:\n{self.log_tail()}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        pytest.fail(f"daphne never became ready:\n{self.log_tail()}", pytrace=False)
-
-    def stop(self) -> None:
-        if not self.alive():
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 def _manage(env: dict, *args: str) -> None:
@@ -167,27 +84,12 @@ def browser_upstream():
 @pytest.fixture(scope="package")
 def server_env(browser_database, browser_upstream):
     """The environment of a daphne process of the site, database migrated."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(BASE_DIR),
-        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
-        "SECRET_KEY": "browser-tests-" + uuid.uuid4().hex,
-        "DEBUG": "false",
-        "SECURE_SSL_REDIRECT": "false",
-        "SECURE_COOKIES": "false",
-        "STATIC_MANIFEST": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": browser_database,
-        "CHAT_PROVIDER": "openai",
-        "OPENAI_API_KEY": "x",
-        "OPENAI_BASE_URL": browser_upstream.base_url,
-        "CHAT_MODEL": "test-model",
-        "CHAT_REQUEST_TIMEOUT_S": "2",
-        "CHAT_MAX_RETRIES": "0",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = site_env(
+        upstream_url=browser_upstream.base_url,
+        SECRET_KEY="browser-tests-" + uuid.uuid4().hex,
+        DATABASE_URL=browser_database,
+        CHAT_REQUEST_TIMEOUT_S=2,
+    )
     if os.environ.get("REDIS_URL"):
         prefix = f"browser{os.getpid()}"
         env["REDIS_URL"] = os.environ["REDIS_URL"]
@@ -217,8 +119,9 @@ def server_env(browser_database, browser_upstream):
 @pytest.fixture(scope="package")
 def live_site(server_env, tmp_path_factory):
     """The site, served by daphne for the whole browser package."""
-    server = Server(server_env, tmp_path_factory.mktemp("daphne") / "daphne.log")
+    server = SiteServer("browser", server_env, tmp_path_factory.mktemp("daphne"))
     server.start()
+    server.wait_healthy()
     try:
         yield server
     finally:
@@ -229,9 +132,9 @@ def live_site(server_env, tmp_path_factory):
 def browser():
     """Headless Chromium, launched once (a fresh user-data dir)."""
     if not Path(CHROMIUM).exists():
-        _unavailable(f"no Chromium at {CHROMIUM}")
+        unavailable(f"no Chromium at {CHROMIUM}")
     if expect is None:
-        _unavailable("playwright is not installed (pip install -e .[browser])")
+        unavailable("playwright is not installed (pip install -e .[browser])")
     from playwright.sync_api import sync_playwright
 
     expect.set_options(timeout=10_000)

@@ -3,7 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Server, ask, new_chat, screenshot, wait_connected
+from tests.browser.conftest import ask, new_chat, screenshot, wait_connected
+from tests.servers import SiteServer
 
 pytestmark = pytest.mark.browser
 
@@ -11,8 +12,9 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def own_server(server_env, tmp_path):
     """A daphne process of this test's own, on the shared database."""
-    server = Server(server_env, tmp_path / "daphne.log")
+    server = SiteServer("restart", server_env, tmp_path)
     server.start()
+    server.wait_healthy()
     yield server
     server.stop()
 
@@ -33,6 +35,7 @@ def test_the_page_reconnects_by_itself_after_a_server_restart(contexts, own_serv
     screenshot(page, "reconnecting")
 
     own_server.start()
+    own_server.wait_healthy()
     wait_connected(page)
     expect(status).to_be_hidden()
     reply = ask(page, "after the restart")
