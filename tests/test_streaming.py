@@ -1,6 +1,7 @@
 """A reply end to end: websocket → run → OpenAI SDK → test upstream → database."""
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -421,3 +422,34 @@ async def test_a_token_that_arrives_alone_goes_out_at_once_despite_the_window(
 )
 def test_titles_drop_leading_markdown_and_stay_short(content, title):
     assert replies.title_from(content) == title
+
+
+async def test_a_stream_cut_short_without_a_length_ends_failed_not_complete(
+    alice, conversation, connect, openai_upstream, settings
+):
+    # A close-delimited body (no chunked encoding) that stops mid-answer looks
+    # like a short answer unless [DONE] or a finish_reason is required.
+    async def half_an_answer(reader, writer):
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        chunk = {"choices": [{"index": 0, "delta": {"content": "Half an"}}]}
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Connection: close\r\n\r\ndata: " + json.dumps(chunk).encode() + b"\n\n"
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(half_an_answer, "127.0.0.1", 0)
+    settings.OPENAI_BASE_URL = (
+        f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    )
+    socket = await connect(alice, conversation.pk)
+
+    async with server:
+        _, done = await send_and_finish(socket, "hello")
+
+    message = await stored(done["message_id"])
+    assert message.status == Message.Status.FAILED
+    assert message.content == "Half an"
+    assert "connection to the model service was lost" in message.error

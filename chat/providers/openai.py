@@ -58,6 +58,7 @@ class OpenAIProvider(Provider):
     async def stream(self, *, messages: list[dict], model: str) -> AsyncIterator:
         usage = None
         produced = []
+        finished = False
         try:
             # The SDK's request building walks `messages` on the event loop (8 ms
             # for 50 of them) and its chunk parsing costs ~250 µs a chunk: the
@@ -76,6 +77,7 @@ class OpenAIProvider(Provider):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        finished = True
                         break
                     chunk = json.loads(data)
                     if chunk.get("error"):
@@ -94,11 +96,16 @@ class OpenAIProvider(Provider):
                             produced.append(content)
                             yield TextDelta(content)
                         if choice.get("finish_reason"):
+                            finished = True
                             yield Finish(choice["finish_reason"])
                     now = time.monotonic()
                     if now - last_yield > YIELD_EVERY_S:
                         await asyncio.sleep(0)
                         last_yield = time.monotonic()
+            if not finished:
+                # A body without a length that ends early reads like a short
+                # one: only [DONE] or a finish_reason says the answer is whole.
+                raise httpx2.RemoteProtocolError("the stream ended mid-answer")
         except (openai.OpenAIError, httpx2.HTTPError, ValueError) as exc:
             logger.warning("Upstream failed for model %s: %r", model, exc)
             raise ProviderError(error_message(exc)) from exc
