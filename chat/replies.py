@@ -346,14 +346,20 @@ class ReplyRun:
             await self._stream()
         except Exception:
             logger.exception("Reply %s failed unexpectedly", self.message_id)
-            await self._finish(
-                status=Message.Status.FAILED,
-                error=UNEXPECTED_ERROR,
-                usage=None,
-                finish_reason="",
-                ttft_ms=None,
-                duration_ms=None,
-            )
+            if self.pump is not None:
+                self.pump.cancel()
+            try:
+                await self._finish(
+                    status=Message.Status.FAILED,
+                    error=UNEXPECTED_ERROR,
+                    usage=None,
+                    finish_reason="",
+                    ttft_ms=None,
+                    duration_ms=None,
+                )
+            except Exception:
+                # The reaper will mark it interrupted from its last checkpoint.
+                logger.exception("Could not store failed reply %s", self.message_id)
         finally:
             _runs.pop(self.message_id, None)
             # Cancelling a layer receive can drop a message; send one instead.
@@ -414,6 +420,8 @@ class ReplyRun:
         )
         queue: asyncio.Queue = asyncio.Queue()
         self.pump = asyncio.create_task(self._pump(queue))
+        if self.stop_requested:  # a stop that came before the pump existed
+            self.pump.cancel()
         ttft_ms = usage = error = None
         finish_reason = ""
         # Leading-edge throttle: text after a quiet spell goes out at once; within

@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 
 from chat import replies
 from chat.models import Message
+from chat.providers import Provider, TextDelta
 from tests.conftest import text_of
 from tests.upstream import emoji_tokens
 
@@ -453,3 +454,29 @@ async def test_a_stream_cut_short_without_a_length_ends_failed_not_complete(
     assert message.status == Message.Status.FAILED
     assert message.content == "Half an"
     assert "connection to the model service was lost" in message.error
+
+
+class ExplodingProvider(Provider):
+    """A backend with a bug: some text, then an exception that is no ProviderError."""
+
+    def default_model(self) -> str:
+        return "exploding"
+
+    async def stream(self, *, messages, model):
+        yield TextDelta("partial ")
+        raise RuntimeError("a bug in a provider")
+
+
+async def test_a_provider_bug_ends_the_reply_failed_with_its_text_and_a_plain_error(
+    alice, conversation, connect, settings
+):
+    settings.CHAT_PROVIDER = "tests.test_streaming.ExplodingProvider"
+    socket = await connect(alice, conversation.pk)
+
+    _, done = await send_and_finish(socket, "hello")
+
+    message = await stored(done["message_id"])
+    assert message.status == Message.Status.FAILED
+    assert message.content == "partial " and message.model == "exploding"
+    assert message.error == replies.UNEXPECTED_ERROR
+    assert "RuntimeError" not in message.error
