@@ -43,7 +43,6 @@ def openai_upstream(upstream, settings):
     settings.CHAT_MODEL = "test-model"
     settings.CHAT_REQUEST_TIMEOUT_S = 2
     settings.CHAT_MAX_RETRIES = 0
-    providers.get_provider.cache_clear()
     return upstream
 
 

@@ -25,7 +25,6 @@ def local_model(settings):
     settings.CHAT_MODEL = ""
     settings.CHAT_LOCAL_MAX_TOKENS = 24
     settings.CHAT_LOCAL_CONTEXT = 1024
-    get_provider.cache_clear()
     return get_provider()
 
 
@@ -161,7 +160,6 @@ async def test_the_openai_provider_talks_to_llama_cpps_own_server(
     settings.OPENAI_API_KEY = "unused"
     settings.CHAT_MODEL = "smollm2"
     settings.CHAT_REQUEST_TIMEOUT_S = 60
-    get_provider.cache_clear()
     socket = await connect(alice, conversation.pk)
 
     await socket.send(type="send", content="Say hello in five words.")

@@ -3,6 +3,8 @@
 from functools import cache
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from chat.providers.base import (
@@ -37,3 +39,10 @@ def get_provider() -> Provider:
     """Return the process-wide backend named by CHAT_PROVIDER (or a dotted path)."""
     name = settings.CHAT_PROVIDER
     return import_string(BACKENDS.get(name, name))()
+
+
+@receiver(setting_changed)
+def _forget_provider(*, setting, **kwargs):
+    # Backends read their settings when built: rebuild after a change (tests).
+    if setting.startswith(("CHAT_", "OPENAI_")):
+        get_provider.cache_clear()
