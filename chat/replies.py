@@ -21,7 +21,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat.layers import forget_channel
-from chat.models import Conversation, Message, group_name_for
+from chat.models import Conversation, Flag, Message, group_name_for
+from chat.moderation import get_moderator, moderate
 from chat.providers import (
     Finish,
     ProviderError,
@@ -42,6 +43,7 @@ INTERRUPTED_ERROR = (
     "kept; you can regenerate it."
 )
 UNEXPECTED_ERROR = "Something went wrong while answering. Try again."
+WITHHELD_ERROR = "Moderation stopped this answer ({}). It is kept for review."
 
 
 class ReplyError(Exception):
@@ -224,6 +226,14 @@ async def start_reply(
             f"That message is too long ({len(content):,} characters; the limit is "
             f"{settings.CHAT_MAX_MESSAGE_CHARS:,}).",
         )
+    verdict = await moderate(content)
+    if verdict.flagged:
+        logger.warning("Moderation refused a message (%s)", verdict.describe())
+        raise ReplyError(
+            "moderated",
+            f"Moderation flagged this message ({verdict.describe()}), so it was not "
+            "sent to the model.",
+        )
     run_channel = await get_channel_layer().new_channel()
     try:
         turn = await _store_turn(
@@ -339,6 +349,8 @@ class ReplyRun:
         self.pending: list[str] = []  # text received but not yet sent
         self.stop_requested = False
         self.pump: asyncio.Task | None = None
+        self.withheld = None  # the moderation verdict that cut this answer off
+        self.moderated_len = 0  # how much of the text moderation has passed
 
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen())
@@ -422,6 +434,9 @@ class ReplyRun:
         self.pump = asyncio.create_task(self._pump(queue))
         if self.stop_requested:  # a stop that came before the pump existed
             self.pump.cancel()
+        watcher = None
+        if get_moderator() is not None:
+            watcher = asyncio.create_task(self._moderate_while_streaming())
         ttft_ms = usage = error = None
         finish_reason = ""
         # Leading-edge throttle: text after a quiet spell goes out at once; within
@@ -484,12 +499,19 @@ class ReplyRun:
                 )
                 last_frame = now
         await self._flush()
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await self._moderate_so_far()  # the tail since the last check
         if usage is None and (self.sent or self.pending):
             # A stopped or failed stream sends no usage; count what was produced.
             usage = await sync_to_async(get_provider().estimate_usage)(
                 messages=self.history, text="".join(self.sent)
             )
-        if self.stop_requested:
+        if self.withheld:
+            status = Message.Status.FAILED
+            error = WITHHELD_ERROR.format(self.withheld.describe())
+        elif self.stop_requested:
             status = Message.Status.STOPPED
         elif error:
             status = Message.Status.FAILED
@@ -503,6 +525,25 @@ class ReplyRun:
             ttft_ms=ttft_ms,
             duration_ms=round((time.monotonic() - started) * 1000),
         )
+
+    async def _moderate_while_streaming(self) -> None:
+        while self.withheld is None:
+            await asyncio.sleep(settings.CHAT_MODERATION_INTERVAL_S)
+            await self._moderate_so_far()
+
+    async def _moderate_so_far(self) -> None:
+        """Check the whole answer so far (context matters); cut it off if flagged."""
+        text = "".join(self.sent) + "".join(self.pending)
+        if len(text) <= self.moderated_len or self.withheld:
+            return
+        verdict = await moderate(text)
+        self.moderated_len = len(text)
+        if verdict.flagged:
+            logger.warning(
+                "Moderation withheld reply %s (%s)", self.message_id, verdict.describe()
+            )
+            self.withheld = verdict
+            self.pump.cancel()
 
     async def _flush(self) -> None:
         if not self.pending:
@@ -539,7 +580,12 @@ class ReplyRun:
         duration_ms: int | None,
     ) -> None:
         content = "".join(self.sent) + "".join(self.pending)
-        html = await sync_to_async(render_markdown, thread_sensitive=False)(content)
+        # A withheld answer is kept for staff, but no page shows it again.
+        html = (
+            ""
+            if self.withheld
+            else await sync_to_async(render_markdown, thread_sensitive=False)(content)
+        )
         message = Message(
             pk=self.message_id,
             conversation_id=self.conversation_id,
@@ -556,11 +602,13 @@ class ReplyRun:
             error=error,
         )
         # Stored before reply.done goes out: whoever reads after `done` sees it.
-        await database_sync_to_async(_store_finish)(message)
+        flag_note = f"Moderation: {self.withheld.describe()}" if self.withheld else ""
+        await database_sync_to_async(_store_finish)(message, flag_note=flag_note)
         await group_send(self.conversation_id, done_payload(message))
 
 
-def _store_finish(message: Message) -> None:
+@transaction.atomic
+def _store_finish(message: Message, *, flag_note: str = "") -> None:
     fields = [
         "content",
         "html",
@@ -577,6 +625,14 @@ def _store_finish(message: Message) -> None:
         run_channel="",
         heartbeat_at=None,
     )
+    if flag_note:
+        # Put it in the staff's review queue, flagged by no one in particular.
+        Flag.objects.create(
+            conversation_id=message.conversation_id,
+            message_id=message.pk,
+            reason=Flag.Reason.HARMFUL,
+            note=flag_note,
+        )
 
 
 # The reaper: answers whose process died are marked interrupted.

@@ -240,6 +240,11 @@ CHAT_MAX_MESSAGE_CHARS = envint("CHAT_MAX_MESSAGE_CHARS", 32000)
 CHAT_HISTORY_MESSAGES = envint("CHAT_HISTORY_MESSAGES", 50)
 # A conversation page renders this many recent messages; older ones behind a link.
 CHAT_PAGE_MESSAGES = envint("CHAT_PAGE_MESSAGES", 200)
+# Moderation of messages and of answers as they stream: "" (off), "openai" (the
+# moderation endpoint at OPENAI_BASE_URL), or a dotted path to a Moderator class.
+CHAT_MODERATION = env("CHAT_MODERATION")
+CHAT_MODERATION_MODEL = env("CHAT_MODERATION_MODEL", "omni-moderation-latest")
+CHAT_MODERATION_INTERVAL_S = envfloat("CHAT_MODERATION_INTERVAL_S", 1)
 CHAT_LOCAL_MODEL_PATH = env("CHAT_LOCAL_MODEL_PATH")
 CHAT_LOCAL_MAX_TOKENS = envint("CHAT_LOCAL_MAX_TOKENS", 512)
 CHAT_LOCAL_CONTEXT = envint("CHAT_LOCAL_CONTEXT", 2048)

@@ -111,6 +111,8 @@ from typing import Any
 __all__ = ["EMOJI_TOKENS", "FakeUpstream", "Script", "split_tokens"]
 
 DEFAULT_MODELS = ("gpt-4o-mini", "fake-model")
+# /v1/moderations flags any text containing this word (category "violence").
+MODERATION_MARKER = "forbidden-word"
 
 # One entry per token; ZWJ sequences, flags, skin tones, astral letters, CJK
 # (including a non-BMP ideograph) and a combining mark, mixed with ASCII. The
@@ -480,6 +482,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self._read_body()
         path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/v1/moderations":
+            self._moderate(raw)
+            return
         if path != "/v1/chat/completions":
             self._send_error_json(404, f"Unknown path {path}")
             return
@@ -508,6 +513,29 @@ class _Handler(BaseHTTPRequestHandler):
                 upstream._stream_ended()
         else:
             self._complete(body, plan)
+
+    def _moderate(self, raw: bytes) -> None:
+        """Flag any input containing MODERATION_MARKER, as category "violence"."""
+        body = json.loads(raw or b"{}")
+        inputs = body.get("input", "")
+        self.upstream.moderation_inputs.append(inputs)
+        results = []
+        for text in inputs if isinstance(inputs, list) else [inputs]:
+            flagged = MODERATION_MARKER in str(text)
+            categories = {name: False for name in ("harassment", "hate", "violence")}
+            categories["violence"] = flagged
+            scores = {name: (0.99 if hit else 0.01) for name, hit in categories.items()}
+            results.append(
+                {
+                    "flagged": flagged,
+                    "categories": categories,
+                    "category_scores": scores,
+                }
+            )
+        self._send_json(
+            200,
+            {"id": "modr-test", "model": body.get("model", "test"), "results": results},
+        )
 
     # -- replies ----------------------------------------------------------
 
@@ -661,6 +689,7 @@ class FakeUpstream:
         self.api_key = api_key
         self.models = tuple(models)
         self.requests: list[dict[str, Any]] = []
+        self.moderation_inputs: list[Any] = []
         self.request_headers: list[dict[str, str]] = []
         self.disconnects = 0
         self.completed_streams = 0
@@ -774,6 +803,7 @@ class FakeUpstream:
         with self._lock:
             self._scripts.clear()
             self.requests.clear()
+            self.moderation_inputs.clear()
             self.request_headers.clear()
             self.disconnects = 0
             self.completed_streams = 0

@@ -561,10 +561,14 @@
         htmlEl.hidden = false;
         if (textEl) textEl.hidden = true;
       } else {
+        // No HTML from the server: nothing to show (or withheld by moderation,
+        // whose text must leave the page).
         if (htmlEl) htmlEl.hidden = true;
+        entry.text = "";
+        entry.length = 0;
         if (textEl) {
           renderText(entry);
-          textEl.hidden = entry.length === 0;
+          textEl.hidden = true;
         }
       }
       const d = entry.el.dataset;
