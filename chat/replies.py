@@ -18,6 +18,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from chat.layers import forget_channel
@@ -157,6 +159,7 @@ def _store_turn(
                 return Turn(user_message=stored, reply=None, history=[])
         if conversation.messages.filter(status=Message.Status.STREAMING).exists():
             raise _busy()
+        _check_quota(conversation.user_id)
         user_message = Message.objects.create(
             conversation=conversation,
             role=Message.Role.USER,
@@ -173,6 +176,24 @@ def _store_turn(
             reply=reply,
             history=history_for(conversation, up_to=user_message),
             title_changed=title_changed,
+        )
+
+
+def _check_quota(user_id: int) -> None:
+    """Refuse a new answer once a person's tokens today reach CHAT_DAILY_TOKEN_QUOTA."""
+    quota = settings.CHAT_DAILY_TOKEN_QUOTA
+    if not quota:
+        return
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    used = Message.objects.filter(
+        conversation__user_id=user_id, created_at__gte=today
+    ).aggregate(
+        total=Coalesce(Sum("prompt_tokens"), 0) + Coalesce(Sum("completion_tokens"), 0)
+    )["total"]
+    if used >= quota:
+        raise ReplyError(
+            "quota",
+            f"You have used today's {quota:,} tokens. The quota resets at midnight.",
         )
 
 
@@ -203,6 +224,7 @@ def _store_regeneration(
             raise ReplyError("not_found", "There is no such answer to regenerate.")
         if conversation.messages.filter(status=Message.Status.STREAMING).exists():
             raise _busy()
+        _check_quota(conversation.user_id)
         user_message = previous.reply_to
         reply = _create_reply(conversation, user_message, run_channel)
         conversation.save(update_fields=["updated_at"])

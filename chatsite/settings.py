@@ -237,6 +237,8 @@ CHAT_HEARTBEAT_S = envfloat("CHAT_HEARTBEAT_S", 2)
 CHAT_REAP_AFTER_S = envfloat("CHAT_REAP_AFTER_S", max(15.0, 5 * CHAT_CHECKPOINT_S))
 CHAT_REAP_INTERVAL_S = envfloat("CHAT_REAP_INTERVAL_S", 10)
 CHAT_MAX_MESSAGE_CHARS = envint("CHAT_MAX_MESSAGE_CHARS", 32000)
+# Prompt + completion tokens a person may use per day (server time); 0: no quota.
+CHAT_DAILY_TOKEN_QUOTA = envint("CHAT_DAILY_TOKEN_QUOTA", 0)
 CHAT_HISTORY_MESSAGES = envint("CHAT_HISTORY_MESSAGES", 50)
 # A conversation page renders this many recent messages; older ones behind a link.
 CHAT_PAGE_MESSAGES = envint("CHAT_PAGE_MESSAGES", 200)

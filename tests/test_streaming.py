@@ -480,3 +480,20 @@ async def test_a_provider_bug_ends_the_reply_failed_with_its_text_and_a_plain_er
     assert message.content == "partial " and message.model == "exploding"
     assert message.error == replies.UNEXPECTED_ERROR
     assert "RuntimeError" not in message.error
+
+
+async def test_a_person_over_the_daily_token_quota_gets_a_clear_error(
+    alice, conversation, connect, openai_upstream, settings
+):
+    settings.CHAT_DAILY_TOKEN_QUOTA = 10
+    openai_upstream.script(tokens=["word "] * 20, prompt_tokens=5)
+    socket = await connect(alice, conversation.pk)
+    _, done = await send_and_finish(socket, "first")
+    assert done["status"] == "complete"
+
+    await socket.send(type="send", content="second", client_id="q2")
+    error = await socket.receive()
+
+    assert error["code"] == "quota" and "10 tokens" in error["message"]
+    assert error["client_id"] == "q2"
+    assert await Message.objects.filter(role="user").acount() == 1
