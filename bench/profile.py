@@ -1,18 +1,20 @@
-"""Profile the daphne process under one of the bench loads with py-spy.
+"""Profile the site's server process (daphne or uvicorn) under a bench load with py-spy.
 
     .venv/bin/pip install py-spy   # once
     .venv/bin/python -m bench.profile --load stream [--streams 50] [--layer pubsub]
+        [--rate 20] [--server uvicorn --server-args '--loop uvloop'] [--root DIR]
 
-Loads: ``ttft`` (sequential short replies), ``stream`` (N streams at 20 tok/s),
-``fast`` (one stream as fast as the upstream goes), ``idle`` (sockets open, nothing
-sent). Writes collapsed stacks to bench/results/profile-<load>.txt and prints the
-functions with the most samples (self and total).
+Loads: ``ttft`` (sequential short replies), ``stream`` (N streams at --rate tok/s;
+prints server CPU per 1,000 tokens), ``burst`` (figure 4 repeated: N sockets send at
+once, 10-token replies), ``fast`` (one stream as fast as the upstream goes),
+``idle`` (sockets open, nothing sent). Writes collapsed stacks to
+bench/results/profile-<load>.txt (or --out) and prints the functions with the most
+samples (self and total).
 """
 
 import argparse
 import asyncio
 import collections
-import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +24,16 @@ from pathlib import Path
 
 from bench import site
 from bench.clients import LoopLag, direct_reply
-from bench.run import CORE, FULL, PUBSUB, RESULTS, Bench, start_site, start_upstream
+from bench.run import (
+    FULL,
+    RESULTS,
+    Bench,
+    add_server_arguments,
+    layer_env,
+    start_site,
+    start_upstream,
+    use_server_arguments,
+)
 
 
 def summarize(path: Path, top: int = 25) -> None:
@@ -45,7 +56,9 @@ def summarize(path: Path, top: int = 25) -> None:
         print(f"{100 * n / samples:5.1f}%  {frame}")
 
 
-async def load(bench: Bench, origins, kind: str, streams: int, seconds: float):
+async def load(
+    bench: Bench, origins, kind: str, streams: int, seconds: float, rate: float
+):
     import openai
 
     bench.openai_client = openai.AsyncOpenAI(base_url=bench.upstream_url, api_key="x")
@@ -61,11 +74,27 @@ async def load(bench: Bench, origins, kind: str, streams: int, seconds: float):
             await sock.reply("bench 5000 0", 60)
     elif kind == "stream":
         sockets = await bench.open_sockets(origins, streams)
-        tokens = int(seconds * 20)
+        tokens = int(seconds * rate)
         with LoopLag() as lag:
-            replies = await bench.site_load(sockets, tokens, 20, 1.0)
+            replies = await bench.site_load(sockets, tokens, rate, 1.0)
         print("client loop lag p99 ms", round(lag.p99_ms(), 2))
         print("statuses", collections.Counter(r.status for r in replies))
+        tokens = sum(r.stamps.tokens for r in replies)
+        print("tokens relayed", tokens)
+        return tokens
+    elif kind == "burst":
+        # Figure 4's load, repeated: all sockets send at once, short replies.
+        # Sockets open once (before profiling's interesting part), so the samples
+        # are the sends and replies, not the websocket handshakes.
+        sockets = await bench.open_sockets(origins, streams)
+        await asyncio.sleep(0.5)
+        rounds = 0
+        while time.monotonic() < deadline and rounds < 20:
+            replies = await bench.site_load(sockets, 10, rate)
+            ttft = sorted(r.ttft_ms for r in replies if r.ttft_ms is not None)
+            print(f"burst {rounds}: TTFT p50 {ttft[len(ttft) // 2]:.0f} ms", flush=True)
+            rounds += 1
+            await asyncio.sleep(0.2)
     elif kind == "idle":
         sockets = await bench.open_sockets(origins, streams)
         await asyncio.sleep(seconds)
@@ -73,13 +102,20 @@ async def load(bench: Bench, origins, kind: str, streams: int, seconds: float):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--load", choices=["ttft", "stream", "fast", "idle"])
+    parser.add_argument(
+        "--load", choices=["ttft", "stream", "burst", "fast", "idle"], required=True
+    )
+    parser.add_argument("--rate", type=float, default=20, help="tokens/s per stream")
     parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--layer", choices=["memory", "pubsub", "core"])
     parser.add_argument("--flush-ms", type=int)
     parser.add_argument("--root", help="run the site from another checkout")
+    parser.add_argument("--site-root", dest="root", help="the same as --root")
+    parser.add_argument("--out", help="collapsed stacks file (default: results/)")
+    add_server_arguments(parser)
     args = parser.parse_args(argv)
+    use_server_arguments(args)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     workdir = Path(tempfile.mkdtemp(prefix="chatbench-profile-"))
     if args.root:
@@ -91,9 +127,7 @@ def main(argv=None) -> None:
         if args.flush_ms is not None:
             extra["CHAT_FLUSH_MS"] = str(args.flush_ms)
         if args.layer in ("pubsub", "core"):
-            extra["REDIS_URL"] = "redis://127.0.0.1:6379/0"
-            extra["CHANNEL_LAYER_BACKEND"] = PUBSUB if args.layer == "pubsub" else CORE
-            extra["CHANNEL_LAYER_PREFIX"] = f"benchprof{os.getpid()}"
+            extra.update(layer_env(args.layer))
         env = site.site_env(
             db_path=str(workdir / "bench.sqlite3"), upstream_url=url, extra=extra
         )
@@ -103,7 +137,7 @@ def main(argv=None) -> None:
         bench.user = site.make_user("bench")
         bench.cookie = site.session_cookie(bench.user)
         servers = start_site(bench, 1, {}, "profile")
-        out = RESULTS / f"profile-{args.load}.txt"
+        out = Path(args.out) if args.out else RESULTS / f"profile-{args.load}.txt"
         RESULTS.mkdir(exist_ok=True)
         command = [py_spy, "record", "-p", str(servers[0].pid), "-f", "raw"]
         command.extend(["-o", str(out), "-r", "200", "--nonblocking"])
@@ -115,11 +149,21 @@ def main(argv=None) -> None:
         time.sleep(1)
         cpu = servers[0].cpu_seconds()
         began = time.monotonic()
-        asyncio.run(
-            load(bench, [servers[0].origin], args.load, args.streams, args.seconds)
+        tokens = asyncio.run(
+            load(
+                bench,
+                [servers[0].origin],
+                args.load,
+                args.streams,
+                args.seconds,
+                args.rate,
+            )
         )
         wall = time.monotonic() - began
-        print(f"server CPU {servers[0].cpu_seconds() - cpu:.2f} s in {wall:.1f} s")
+        used = servers[0].cpu_seconds() - cpu
+        print(f"server CPU {used:.2f} s in {wall:.1f} s")
+        if tokens:
+            print(f"server CPU per 1,000 tokens {used / tokens * 1000:.3f} s")
         spy.send_signal(2)
         spy.wait(30)
         summarize(out)

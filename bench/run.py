@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.run [--quick] [--flush-ms MS] [--only 1,2,5]
 
 Starts the bench upstream (bench/upstream.py) in its own process, migrates a
-scratch SQLite database, runs the site as real `daphne` processes and drives it
+scratch SQLite database, runs the site as real `daphne` (or, with `--server
+uvicorn`, uvicorn) processes and drives it
 with real websocket clients; the baseline reads the same upstream directly with
 the openai SDK in the same run. Prints a table and writes
 bench/results/<timestamp>.json. See bench/README.md for what each figure means.
@@ -14,6 +15,7 @@ import asyncio
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -118,6 +120,7 @@ class Bench:
     openai_client: object = None
     page_cookie: str = ""
     page_bytes: dict = field(default_factory=dict)
+    layer: str = "memory"
 
     def baseline_p99(self) -> float:
         """The direct read's p99 per-token latency (figure 1), subtracted later."""
@@ -312,13 +315,13 @@ class Bench:
             "ms",
         )
 
-    async def fig7_cpu(self, daphne: site.Daphne) -> None:
+    async def fig7_cpu(self, server: site.Server) -> None:
         streams, n = self.sizes.cpu_streams, self.sizes.cpu_tokens
-        sockets = await self.open_sockets([daphne.origin], streams)
+        sockets = await self.open_sockets([server.origin], streams)
         await asyncio.sleep(0.5)
-        before = daphne.cpu_seconds()
+        before = server.cpu_seconds()
         replies = await self.site_load(sockets, n, 50, stagger_s=0.5)
-        after = daphne.cpu_seconds()
+        after = server.cpu_seconds()
         await self.close_sockets(sockets)
         tokens = sum(r.stamps.tokens for r in replies)
         cpu_before = time.process_time()
@@ -470,6 +473,41 @@ class Bench:
         )
 
 
+def layer_env(layer: str) -> dict:
+    """Site environment for a channel layer: memory, pubsub or core (Redis)."""
+    if layer == "memory":
+        return {}
+    backend = PUBSUB if layer == "pubsub" else CORE
+    short = backend.rsplit(".", 1)[1]
+    return {
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "CHANNEL_LAYER_BACKEND": backend,
+        "CHANNEL_LAYER_PREFIX": f"bench{os.getpid()}{short[:5]}",
+        "CACHE_KEY_PREFIX": f"bench{os.getpid()}",
+    }
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        choices=["daphne", "uvicorn"],
+        default="daphne",
+        help="ASGI server of the site (uvicorn: --ws websockets --loop asyncio "
+        "--http h11, no permessage-deflate, unless --server-args says otherwise)",
+    )
+    parser.add_argument(
+        "--server-args",
+        default="",
+        help="extra command-line options for the server, e.g. "
+        "'--ws wsproto --loop uvloop --http httptools'",
+    )
+
+
+def use_server_arguments(args) -> None:
+    site.SERVER = args.server
+    site.SERVER_ARGS = shlex.split(args.server_args)
+
+
 def start_upstream(workdir: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.upstream", "--port", "0"],
@@ -488,7 +526,7 @@ def start_upstream(workdir: Path) -> tuple[subprocess.Popen, str]:
 def start_site(bench: Bench, count: int, extra: dict, name: str) -> list:
     env = {**bench.env, **extra}
     servers = [
-        site.Daphne(env, bench.workdir / f"{name}-{i}.log") for i in range(count)
+        site.Server(env, bench.workdir / f"{name}-{i}.log") for i in range(count)
     ]
     for server in servers:
         server.wait_ready()
@@ -510,8 +548,9 @@ async def run_all(bench: Bench, only: set[int], long_id: int, empty_id: int) -> 
     await direct_reply(bench.openai_client, "bench 5 0", 30)  # the SDK's first use
 
     if only & {1, 2, 3, 4, 5, 7, 8, 10}:
-        print("• one daphne process, in-memory channel layer", flush=True)
-        (server,) = start_site(bench, 1, {}, "inmemory")
+        name = {"memory": "in-memory", "pubsub": PUBSUB, "core": CORE}[bench.layer]
+        print(f"• one {site.SERVER} process, {name} channel layer", flush=True)
+        (server,) = start_site(bench, 1, layer_env(bench.layer), bench.layer)
         try:
             rss_fresh = server.rss_mb()
             await warm_up(bench, [server.origin])
@@ -569,13 +608,8 @@ async def run_all(bench: Bench, only: set[int], long_id: int, empty_id: int) -> 
     if 6 in only:
         for backend in (PUBSUB, CORE):
             short = backend.rsplit(".", 1)[1]
-            print(f"• two daphne processes, {short}", flush=True)
-            extra = {
-                "REDIS_URL": "redis://127.0.0.1:6379/0",
-                "CHANNEL_LAYER_BACKEND": backend,
-                "CHANNEL_LAYER_PREFIX": f"bench{os.getpid()}{short[:5]}",
-                "CACHE_KEY_PREFIX": f"bench{os.getpid()}",
-            }
+            print(f"• two {site.SERVER} processes, {short}", flush=True)
+            extra = layer_env("pubsub" if backend == PUBSUB else "core")
             servers = start_site(bench, 2, extra, short)
             try:
                 origins = [s.origin for s in servers]
@@ -679,7 +713,15 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--site-root", help="run the site from another checkout (to try a change)"
     )
+    add_server_arguments(parser)
+    parser.add_argument(
+        "--layer",
+        choices=["memory", "pubsub", "core"],
+        default="memory",
+        help="channel layer of the one-process figures (1-5, 7, 8, 10)",
+    )
     args = parser.parse_args(argv)
+    use_server_arguments(args)
     only = {int(x) for x in args.only.split(",")} if args.only else set(range(1, 11))
     sizes = QUICK if args.quick else FULL
     if args.site_root:
@@ -701,6 +743,7 @@ def main(argv=None) -> None:
         from django.conf import settings
 
         bench = Bench(sizes=sizes, upstream_url=url, env=env, workdir=workdir)
+        bench.layer = args.layer
         bench.user = site.make_user("bench")
         bench.cookie = site.session_cookie(bench.user)
         page_user = site.make_user("bench-page")
@@ -719,7 +762,18 @@ def main(argv=None) -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{stamp}.json"
     versions = {}
-    for name in ("django", "channels", "daphne", "channels_redis", "openai"):
+    for name in (
+        "django",
+        "channels",
+        "daphne",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "websockets",
+        "wsproto",
+        "channels_redis",
+        "openai",
+    ):
         try:
             from importlib.metadata import version
 
@@ -733,6 +787,8 @@ def main(argv=None) -> None:
                 "quick": args.quick,
                 "tag": args.tag,
                 "site_root": str(site.ROOT),
+                "server": site.server_label(),
+                "layer": args.layer,
                 "elapsed_s": round(elapsed, 1),
                 "chat_flush_ms": settings.CHAT_FLUSH_MS,
                 "chat_checkpoint_s": settings.CHAT_CHECKPOINT_S,

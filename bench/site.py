@@ -1,4 +1,6 @@
-"""The site under test: a scratch SQLite database and real daphne processes.
+"""The site under test: a scratch SQLite database and real ASGI server processes.
+
+daphne by default; uvicorn with `--server uvicorn` (see `server_command`).
 
 The bench process sets Django up against the same database (same environment), so
 it can create users, conversations and sessions, and read back what was stored.
@@ -15,6 +17,42 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+# Which ASGI server runs the site (bench.run --server / --server-args).
+SERVER = "daphne"
+SERVER_ARGS: list[str] = []
+# uvicorn's own defaults pick uvloop/httptools when installed and offer
+# permessage-deflate; the bench pins its choices so a run says what it measured
+# (daphne does not negotiate compression). --server-args overrides any of them.
+UVICORN_DEFAULTS = [
+    "--ws",
+    "websockets",
+    "--loop",
+    "asyncio",
+    "--http",
+    "h11",
+    "--ws-per-message-deflate",
+    "false",
+    "--lifespan",
+    "off",
+    "--log-level",
+    "warning",
+]
+
+
+def server_command(port: int) -> list[str]:
+    if SERVER == "daphne":
+        command = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
+        return [*command, *SERVER_ARGS, "chatsite.asgi:application"]
+    if SERVER == "uvicorn":
+        command = [sys.executable, "-m", "uvicorn", "chatsite.asgi:application"]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
+        return [*command, *UVICORN_DEFAULTS, *SERVER_ARGS]
+    raise ValueError(f"unknown server {SERVER!r}")
+
+
+def server_label() -> str:
+    return " ".join([SERVER, *SERVER_ARGS])
 
 
 def free_port() -> int:
@@ -60,21 +98,14 @@ def migrate(env: dict) -> None:
     )
 
 
-class Daphne:
-    """One `daphne chatsite.asgi:application` process on 127.0.0.1."""
+class Server:
+    """One ASGI server process (daphne or uvicorn, see SERVER) on 127.0.0.1."""
 
     def __init__(self, env: dict, log_path: Path):
         self.port = free_port()
         self.log = open(log_path, "ab")  # closed in stop()
         self.proc = subprocess.Popen(
-            [
-                str(VENV_BIN / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "chatsite.asgi:application",
-            ],
+            server_command(self.port),
             cwd=ROOT,
             env=env,
             stdout=self.log,
@@ -90,7 +121,7 @@ class Daphne:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.proc.returncode}")
+                raise RuntimeError(f"{SERVER} exited with {self.proc.returncode}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
                     s.sendall(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
@@ -99,7 +130,7 @@ class Daphne:
             except OSError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("daphne did not start in time")
+        raise RuntimeError(f"{SERVER} did not start in time")
 
     def cpu_seconds(self) -> float:
         """utime + stime of the process, all its threads included."""
@@ -121,6 +152,9 @@ class Daphne:
                 self.proc.kill()
                 self.proc.wait(5)
         self.log.close()
+
+
+Daphne = Server  # the old name
 
 
 def setup_django(env: dict) -> None:
