@@ -125,18 +125,22 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
     if settings.CHAT_SYSTEM_PROMPT:
         history.append({"role": "system", "content": settings.CHAT_SYSTEM_PROMPT})
     answered: dict[int, int] = {}  # user message id -> index of its answer
-    recent = conversation.messages.filter(id__lte=up_to.pk).order_by("-id")[
-        : settings.CHAT_HISTORY_MESSAGES
-    ]
-    for message in reversed(recent):
-        if message.role == Message.Role.ASSISTANT:
-            if not message.content:
+    # Plain tuples of the three columns used: no model instances (and their
+    # init signals) per row, and no rendered HTML read for nothing.
+    recent = (
+        conversation.messages.filter(id__lte=up_to.pk)
+        .order_by("-id")
+        .values_list("role", "content", "reply_to_id")[: settings.CHAT_HISTORY_MESSAGES]
+    )
+    for role, content, reply_to_id in reversed(recent):
+        if role == Message.Role.ASSISTANT:
+            if not content:
                 continue
-            if message.reply_to_id in answered:
-                history[answered[message.reply_to_id]]["content"] = message.content
+            if reply_to_id in answered:
+                history[answered[reply_to_id]]["content"] = content
                 continue
-            answered[message.reply_to_id] = len(history)
-        history.append({"role": message.role, "content": message.content})
+            answered[reply_to_id] = len(history)
+        history.append({"role": role, "content": content})
     return history
 
 
@@ -150,33 +154,43 @@ def _busy() -> ReplyError:
 def _store_turn(
     *, conversation_id: int, content: str, client_id: str | None, run_channel: str
 ) -> Turn:
-    with transaction.atomic():
-        # The row lock serialises sends to one conversation across processes.
-        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    # The unique constraints decide (one streaming reply per conversation, one
+    # message per client_id): no exists()/first() checks on the common path.
+    try:
+        with transaction.atomic():
+            # The row lock serialises sends to one conversation across processes.
+            conversation = Conversation.objects.select_for_update().get(
+                pk=conversation_id
+            )
+            user_message = Message.objects.create(
+                conversation=conversation,
+                role=Message.Role.USER,
+                content=content,
+                client_id=client_id or None,
+            )
+            reply = _create_reply(conversation, user_message, run_channel)
+            # After the inserts, so a retried send and "busy" still come first;
+            # its ReplyError rolls them back.
+            _check_quota(conversation.user_id)
+            title_changed = not conversation.title
+            if title_changed:
+                conversation.title = title_from(content)
+            conversation.save(update_fields=["title", "updated_at"])
+            return Turn(
+                user_message=user_message,
+                reply=reply,
+                history=history_for(conversation, up_to=user_message),
+                title_changed=title_changed,
+            )
+    except IntegrityError:
+        # A retried send (its client_id is stored) or an answer still streaming.
         if client_id:
-            stored = conversation.messages.filter(client_id=client_id).first()
+            stored = Message.objects.filter(
+                conversation_id=conversation_id, client_id=client_id
+            ).first()
             if stored is not None:
                 return Turn(user_message=stored, reply=None, history=[])
-        if conversation.messages.filter(status=Message.Status.STREAMING).exists():
-            raise _busy()
-        _check_quota(conversation.user_id)
-        user_message = Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.USER,
-            content=content,
-            client_id=client_id or None,
-        )
-        reply = _create_reply(conversation, user_message, run_channel)
-        title_changed = not conversation.title
-        if title_changed:
-            conversation.title = title_from(content)
-        conversation.save(update_fields=["title", "updated_at"])
-        return Turn(
-            user_message=user_message,
-            reply=reply,
-            history=history_for(conversation, up_to=user_message),
-            title_changed=title_changed,
-        )
+        raise _busy() from None
 
 
 def _check_quota(user_id: int) -> None:
@@ -473,8 +487,11 @@ class ReplyRun:
                 wake = min(last_checkpoint + checkpoint_s, last_frame + heartbeat_s)
                 if self.pending:
                     wake = min(wake, last_send + flush_s)
+                # asyncio.timeout, not wait_for: wait_for makes a task per wait
+                # (Python 3.11), that is one per token.
                 try:
-                    event = await asyncio.wait_for(queue.get(), max(0, wake - now))
+                    async with asyncio.timeout(max(0, wake - now)):
+                        event = await queue.get()
                 except TimeoutError:
                     event = None
             else:
