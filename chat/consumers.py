@@ -1,9 +1,11 @@
 """The websocket of one conversation page: parse, authorize, delegate."""
 
+import asyncio
 import json
 import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.http import Http404
 
 from chat import replies
@@ -15,10 +17,13 @@ logger = logging.getLogger(__name__)
 # Close codes the client reads as "do not reconnect".
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+# "Reconnect, please": the client does, at once, and resyncs.
+CLOSE_RECONNECT = 4000
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation_id: int | None = None
+    max_age: asyncio.TimerHandle | None = None
 
     async def connect(self):
         user = self.scope["user"]
@@ -43,10 +48,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             group_name_for(self.conversation_id), self.channel_name
         )
         replies.ensure_reaper()
+        # A Redis group forgets members after its group expiry: close first, and
+        # the client comes back as a new member (nothing is lost: it resyncs).
+        self.max_age = asyncio.get_running_loop().call_later(
+            settings.CHAT_SOCKET_MAX_AGE_S,
+            lambda: asyncio.ensure_future(self.close(code=CLOSE_RECONNECT)),
+        )
         async for reply in streaming_replies(conversation_id=self.conversation_id):
             await replies.send_snapshot_of(reply, reply_to=self.channel_name)
 
     async def disconnect(self, code):
+        if self.max_age is not None:
+            self.max_age.cancel()
         if self.conversation_id is not None:
             await self.channel_layer.group_discard(
                 group_name_for(self.conversation_id), self.channel_name

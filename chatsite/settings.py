@@ -233,6 +233,9 @@ CHAT_FLUSH_MS = envint("CHAT_FLUSH_MS", 30)
 CHAT_FLUSH_QUIET_MS = envfloat("CHAT_FLUSH_QUIET_MS", 5)
 CHAT_CHECKPOINT_S = envfloat("CHAT_CHECKPOINT_S", 2)
 CHAT_HEARTBEAT_S = envfloat("CHAT_HEARTBEAT_S", 2)
+# A socket is closed (and the page reconnects) after this long: keep it below
+# CHANNEL_LAYER_GROUP_EXPIRY_S, after which Redis would drop it from its group.
+CHAT_SOCKET_MAX_AGE_S = envfloat("CHAT_SOCKET_MAX_AGE_S", 12 * 3600)
 # A streaming answer with no checkpoint for this long belongs to a dead process.
 CHAT_REAP_AFTER_S = envfloat("CHAT_REAP_AFTER_S", max(15.0, 5 * CHAT_CHECKPOINT_S))
 CHAT_REAP_INTERVAL_S = envfloat("CHAT_REAP_INTERVAL_S", 10)

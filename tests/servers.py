@@ -1,6 +1,6 @@
 """Real server processes of the site, and websocket clients for them.
 
-The multi-process, deployment and browser tests all run the site as daphne
+The multi-process, deployment and browser tests all run the site as server
 subprocesses; this is the one place that starts, waits on and stops them.
 """
 
@@ -23,7 +23,6 @@ from websockets.asyncio.client import connect as ws_connect
 from chat.offsets import apply_delta, apply_snapshot, has_gap
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-ASGI_APP = "chatsite.asgi:application"
 
 
 def site_env(*, upstream_url: str, **settings) -> dict:
@@ -58,7 +57,7 @@ def free_port() -> int:
 
 
 class SiteServer:
-    """One daphne process of the site, restartable on the same port."""
+    """One server process of the site (chatsite.serve), restartable on its port."""
 
     def __init__(self, name: str, env: dict, log_dir: Path, port: int | None = None):
         self.name = name
@@ -72,8 +71,7 @@ class SiteServer:
         return f"http://127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                ASGI_APP]  # fmt: skip
+        return [sys.executable, "-m", "chatsite.serve", "--port", str(self.port)]
 
     def start(self) -> None:
         """Start the process; `wait_healthy` waits until it serves."""

@@ -2,9 +2,9 @@
 
 The nginx tests run the real site file. Only what a test machine cannot have is
 substituted, line by known line (`render_site`): listen ports, the certificate (a
-self-signed one made with `openssl`), the upstream servers (the test's daphne ports)
+self-signed one made with `openssl`), the upstream servers (the test's server ports)
 and the static directory. The end-to-end test puts that nginx over TLS in front of
-two daphne processes started with the command line of `chatsite@.service`.
+two server processes started with the command line of `chatsite@.service`.
 
 Without nginx these tests are skipped, except under CI=true, where they fail.
 """
@@ -229,7 +229,7 @@ def test_nginx_accepts_the_shipped_site(nginx_bin, tls, tmp_path):
     assert warnings == []
 
 
-# --- end to end: TLS through nginx to two daphne processes ---------------------
+# --- end to end: TLS through nginx to two server processes ---------------------
 
 
 def unit(name: str) -> configparser.ConfigParser:
@@ -244,11 +244,11 @@ def exec_start(name: str) -> list[str]:
 
 
 class UnitServer(SiteServer):
-    """A daphne process started with the ExecStart line of chatsite@.service."""
+    """A server process started with the ExecStart line of chatsite@.service."""
 
     def argv(self) -> list[str]:
         shipped = exec_start("chatsite@.service")
-        return [str(VENV_BIN / "daphne")] + [
+        return [sys.executable] + [
             arg.replace("%i", str(self.port)) for arg in shipped[1:]
         ]
 
@@ -263,7 +263,7 @@ def site(
     upstream,
     tmp_path_factory,
 ):
-    """nginx on TLS in front of two daphne processes over PostgreSQL and Redis."""
+    """nginx on TLS in front of two server processes over PostgreSQL and Redis."""
     http_port, https_port = free_port(), free_port()
     origin = f"https://127.0.0.1:{https_port}"
     prefix = f"deploy{uuid.uuid4().hex[:8]}"
@@ -288,7 +288,7 @@ def site(
     static.mkdir()
     (static / "site.css").write_text("body { color: teal; }\n")
     shipped = shipped_upstream_ports()
-    servers = [UnitServer(f"daphne{i}", env, root) for i in range(len(shipped))]
+    servers = [UnitServer(f"server{i}", env, root) for i in range(len(shipped))]
     proxy = None
     try:
         for server in servers:
@@ -383,7 +383,7 @@ async def test_a_reply_streams_over_tls_through_nginx_to_two_processes(site, orm
     assert "immutable" in ", ".join(headers.get_all("Cache-Control"))
 
     # Log in through nginx: Django sees HTTPS (X-Forwarded-Proto, or it would
-    # redirect as it does on daphne directly) and trusts the form's Origin.
+    # redirect as it does on the server directly) and trusts the form's Origin.
     direct = site["servers"][0].url
     status, headers, _ = await asyncio.to_thread(
         fetch, opener, f"{direct}/accounts/login/"
@@ -453,14 +453,12 @@ async def test_a_reply_streams_over_tls_through_nginx_to_two_processes(site, orm
 # --- systemd units -------------------------------------------------------------
 
 
-def test_the_units_run_daphne_per_port_and_the_reaper_every_minute():
+def test_the_units_run_a_server_per_port_and_the_reaper_every_minute():
     service = unit("chatsite@.service")["Service"]
     argv = exec_start("chatsite@.service")
-    assert argv[0] == "/srv/chatsite/.venv/bin/daphne"
+    assert argv[:3] == ["/srv/chatsite/.venv/bin/python", "-m", "chatsite.serve"]
     assert argv[argv.index("--port") + 1] == "%i"
-    assert argv[argv.index("--bind") + 1] == "127.0.0.1"
-    assert "--proxy-headers" in argv  # X-Forwarded-For/-Proto from nginx
-    assert argv[-1] == "chatsite.asgi:application"
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert service["EnvironmentFile"] == "/etc/chatsite/env"
     assert service["WorkingDirectory"] == "/srv/chatsite"
     assert service["Restart"] == "always"

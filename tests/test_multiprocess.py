@@ -1,6 +1,6 @@
 """Many server processes over PostgreSQL and Redis, end to end.
 
-Two real daphne processes share the test database, Redis and the test upstream;
+Two real server processes share the test database, Redis and the test upstream;
 clients are real websocket clients with a real session cookie. A reply runs in the
 process whose socket asked for it, so "the run lives on A" below is exact.
 """

@@ -497,3 +497,14 @@ async def test_a_person_over_the_daily_token_quota_gets_a_clear_error(
     assert error["code"] == "quota" and "10 tokens" in error["message"]
     assert error["client_id"] == "q2"
     assert await Message.objects.filter(role="user").acount() == 1
+
+
+async def test_an_old_socket_is_closed_so_the_page_reconnects_as_a_new_member(
+    alice, conversation, connect, settings
+):
+    settings.CHAT_SOCKET_MAX_AGE_S = 0.05
+    socket = await connect(alice, conversation.pk)
+
+    closed = await socket.communicator.receive_output(timeout=5)
+
+    assert closed == {"type": "websocket.close", "code": 4000}

@@ -1,9 +1,9 @@
-"""Fixtures for the page in a real browser: daphne, a fake upstream, headless Chromium.
+"""Fixtures for the page in a real browser: the site, a fake upstream, Chromium.
 
-The site runs as a real daphne process on its own database: a temporary SQLite
-file, or, when DATABASE_URL names PostgreSQL, a database of its own on that server
-(created here and dropped at the end). REDIS_URL, when set, is passed through with
-a prefix of its own, so the browser server talks to Redis as in production.
+The site runs as a real server process (chatsite.serve) on its own database: a
+temporary SQLite file, or, when DATABASE_URL names PostgreSQL, a database of its own
+on that server (created here and dropped at the end). REDIS_URL, when set, is
+passed through with a prefix of its own, so the site talks to Redis as in production.
 """
 
 import os
@@ -83,7 +83,7 @@ def browser_upstream():
 
 @pytest.fixture(scope="package")
 def server_env(browser_database, browser_upstream):
-    """The environment of a daphne process of the site, database migrated."""
+    """The environment of a server process of the site, database migrated."""
     env = site_env(
         upstream_url=browser_upstream.base_url,
         SECRET_KEY="browser-tests-" + uuid.uuid4().hex,
@@ -118,8 +118,8 @@ def server_env(browser_database, browser_upstream):
 
 @pytest.fixture(scope="package")
 def live_site(server_env, tmp_path_factory):
-    """The site, served by daphne for the whole browser package."""
-    server = SiteServer("browser", server_env, tmp_path_factory.mktemp("daphne"))
+    """The site, served for the whole browser package."""
+    server = SiteServer("browser", server_env, tmp_path_factory.mktemp("server"))
     server.start()
     server.wait_healthy()
     try:

@@ -1,4 +1,4 @@
-"""The chat page in headless Chromium, against a real daphne server."""
+"""The chat page in headless Chromium, against a real server process."""
 
 import re
 

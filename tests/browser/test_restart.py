@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def own_server(server_env, tmp_path):
-    """A daphne process of this test's own, on the shared database."""
+    """A server process of this test's own, on the shared database."""
     server = SiteServer("restart", server_env, tmp_path)
     server.start()
     server.wait_healthy()
