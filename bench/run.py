@@ -490,9 +490,10 @@ def layer_env(layer: str) -> dict:
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server",
-        choices=["daphne", "uvicorn"],
-        default="daphne",
-        help="ASGI server of the site (uvicorn: --ws websockets --loop asyncio "
+        choices=["site", "daphne", "uvicorn"],
+        default="site",
+        help="ASGI server of the site (site: python -m chatsite.serve, as shipped; "
+        "uvicorn: --ws websockets --loop asyncio "
         "--http h11, no permessage-deflate, unless --server-args says otherwise)",
     )
     parser.add_argument(

@@ -18,8 +18,9 @@ VENV_BIN = Path(sys.executable).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
-# Which ASGI server runs the site (bench.run --server / --server-args).
-SERVER = "daphne"
+# Which ASGI server runs the site (bench.run --server / --server-args): "site" is
+# what the site ships (python -m chatsite.serve), the others are for comparison.
+SERVER = "site"
 SERVER_ARGS: list[str] = []
 # uvicorn's own defaults pick uvloop/httptools when installed and offer
 # permessage-deflate; the bench pins its choices so a run says what it measured
@@ -41,6 +42,8 @@ UVICORN_DEFAULTS = [
 
 
 def server_command(port: int) -> list[str]:
+    if SERVER == "site":
+        return [sys.executable, "-m", "chatsite.serve", "--port", str(port)]
     if SERVER == "daphne":
         command = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
         return [*command, *SERVER_ARGS, "chatsite.asgi:application"]
