@@ -1,6 +1,6 @@
 """Compare channels_redis layers for this site's traffic: many small group sends.
 
-    .venv/bin/python deploy/bench_layers.py [--redis redis://127.0.0.1:6379/0]
+    .venv/bin/python -m bench.layers [--redis redis://127.0.0.1:6379/0]
 
 A receiver process holds SOCKETS channels, one per conversation group, each read by
 its own task as a consumer's would be; a sender process (another server) group-sends
