@@ -10,11 +10,12 @@ import logging
 from dataclasses import dataclass
 from functools import cache
 
-import openai
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
+
+from chat.providers.openai import openai_client
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +43,7 @@ class OpenAIModerator(Moderator):
     """OpenAI's moderation endpoint, at OPENAI_BASE_URL like the chat model."""
 
     def __init__(self):
-        self.client = openai.AsyncOpenAI(
-            api_key=settings.OPENAI_API_KEY or "none",
-            base_url=settings.OPENAI_BASE_URL or None,
-            timeout=settings.CHAT_REQUEST_TIMEOUT_S,
-            max_retries=settings.CHAT_MAX_RETRIES,
-        )
+        self.client = openai_client()
 
     async def check(self, text: str) -> Verdict:
         response = await self.client.moderations.create(

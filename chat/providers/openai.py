@@ -40,17 +40,22 @@ def error_message(exc: Exception) -> str:
     return "The model service sent something we could not read. Try again."
 
 
+def openai_client() -> openai.AsyncOpenAI:
+    """Build a client of the configured OpenAI-compatible service."""
+    return openai.AsyncOpenAI(
+        api_key=settings.OPENAI_API_KEY or "none",
+        base_url=settings.OPENAI_BASE_URL or None,
+        timeout=settings.CHAT_REQUEST_TIMEOUT_S,
+        max_retries=settings.CHAT_MAX_RETRIES,
+    )
+
+
 class OpenAIProvider(Provider):
     name = "openai"
 
     def __init__(self):
         # Built once: the client's first use costs tens of milliseconds.
-        self.client = openai.AsyncOpenAI(
-            api_key=settings.OPENAI_API_KEY or "none",
-            base_url=settings.OPENAI_BASE_URL or None,
-            timeout=settings.CHAT_REQUEST_TIMEOUT_S,
-            max_retries=settings.CHAT_MAX_RETRIES,
-        )
+        self.client = openai_client()
 
     def default_model(self) -> str:
         return settings.CHAT_MODEL
