@@ -120,3 +120,14 @@ def test_a_long_conversation_shows_its_recent_messages_and_a_link_to_all(
     assert "Show 2 earlier messages" in page
     assert all(f"m{i}<" in everything for i in range(5))
     assert "earlier message" not in everything
+
+
+def test_a_wrong_password_says_so_and_keeps_the_username(client, alice):
+    response = client.post(
+        "/accounts/login/", {"username": "alice", "password": "not-it"}
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'role="alert"' in page and "correct username and password" in page
+    assert 'value="alice"' in page
