@@ -105,7 +105,7 @@ class Turn:
     user_message: Message
     reply: Message | None  # None when the send was a retry of a stored client_id
     history: list[dict]
-    title_changed: bool = False
+    new_title: str = ""  # set when this message titled the conversation
 
 
 def title_from(content: str) -> str:
@@ -172,15 +172,14 @@ def _store_turn(
             # After the inserts, so a retried send and "busy" still come first;
             # its ReplyError rolls them back.
             _check_quota(conversation.user_id)
-            title_changed = not conversation.title
-            if title_changed:
-                conversation.title = title_from(content)
+            new_title = "" if conversation.title else title_from(content)
+            conversation.title = conversation.title or new_title
             conversation.save(update_fields=["title", "updated_at"])
             return Turn(
                 user_message=user_message,
                 reply=reply,
                 history=history_for(conversation, up_to=user_message),
-                title_changed=title_changed,
+                new_title=new_title,
             )
     except IntegrityError:
         # A retried send (its client_id is stored) or an answer still streaming.
@@ -236,11 +235,10 @@ def _store_regeneration(
         ).first()
         if previous is None or previous.reply_to is None:
             raise ReplyError("not_found", "There is no such answer to regenerate.")
-        if conversation.messages.filter(status=Message.Status.STREAMING).exists():
-            raise _busy()
-        _check_quota(conversation.user_id)
         user_message = previous.reply_to
+        # An answer still streaming here fails this insert (IntegrityError: busy).
         reply = _create_reply(conversation, user_message, run_channel)
+        _check_quota(conversation.user_id)
         conversation.save(update_fields=["updated_at"])
         return Turn(
             user_message=user_message,
@@ -270,24 +268,19 @@ async def start_reply(
             f"Moderation flagged this message ({verdict.describe()}), so it was not "
             "sent to the model.",
         )
-    run_channel = await get_channel_layer().new_channel()
-    try:
-        turn = await _store_turn(
-            conversation_id=conversation_id,
-            content=content,
-            client_id=client_id,
-            run_channel=run_channel,
-        )
-    except IntegrityError:
-        # Another process won the race for this conversation (or this client_id).
-        raise _busy() from None
+    turn = await _store_turn(
+        conversation_id=conversation_id,
+        content=content,
+        client_id=client_id,
+        run_channel=await get_channel_layer().new_channel(),
+    )
     if turn.reply is None:
         return turn
     user_event = {"type": "message", "message": turn.user_message.as_event()}
     user_event["client_id"] = turn.user_message.client_id
     await group_send(conversation_id, user_event)
-    if turn.title_changed:
-        conversation = {"id": conversation_id, "title": title_from(content)}
+    if turn.new_title:
+        conversation = {"id": conversation_id, "title": turn.new_title}
         await group_send(conversation_id, {"type": "conversation", **conversation})
     _spawn(turn)
     return turn
@@ -303,6 +296,7 @@ async def regenerate_reply(*, conversation_id: int, message_id: int) -> Turn:
             run_channel=run_channel,
         )
     except IntegrityError:
+        # The unique constraint: one streaming answer per conversation.
         raise _busy() from None
     _spawn(turn)
     return turn
@@ -385,8 +379,12 @@ class ReplyRun:
         self.pending: list[str] = []  # text received but not yet sent
         self.stop_requested = False
         self.pump: asyncio.Task | None = None
+        self.watcher: asyncio.Task | None = None  # moderation while streaming
         self.withheld = None  # the moderation verdict that cut this answer off
         self.moderated_len = 0  # how much of the text moderation has passed
+
+    def text_so_far(self) -> str:
+        return "".join(self.sent) + "".join(self.pending)
 
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen())
@@ -394,8 +392,9 @@ class ReplyRun:
             await self._stream()
         except Exception:
             logger.exception("Reply %s failed unexpectedly", self.message_id)
-            if self.pump is not None:
-                self.pump.cancel()
+            for task in (self.pump, self.watcher):
+                if task is not None:
+                    task.cancel()
             try:
                 await self._finish(
                     status=Message.Status.FAILED,
@@ -470,9 +469,8 @@ class ReplyRun:
         self.pump = asyncio.create_task(self._pump(queue))
         if self.stop_requested:  # a stop that came before the pump existed
             self.pump.cancel()
-        watcher = None
         if get_moderator() is not None:
-            watcher = asyncio.create_task(self._moderate_while_streaming())
+            self.watcher = asyncio.create_task(self._moderate_while_streaming())
         ttft_ms = usage = error = None
         finish_reason = ""
         # Leading-edge throttle: text after a quiet spell goes out at once; within
@@ -538,14 +536,14 @@ class ReplyRun:
                 )
                 last_frame = now
         await self._flush()
-        if watcher is not None:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+        if self.watcher is not None:
+            self.watcher.cancel()
+            await asyncio.gather(self.watcher, return_exceptions=True)
             await self._moderate_so_far()  # the tail since the last check
         if usage is None and (self.sent or self.pending):
             # A stopped or failed stream sends no usage; count what was produced.
             usage = await sync_to_async(get_provider().estimate_usage)(
-                messages=self.history, text="".join(self.sent)
+                messages=self.history, text=self.text_so_far()
             )
         if self.withheld:
             status = Message.Status.FAILED
@@ -572,7 +570,7 @@ class ReplyRun:
 
     async def _moderate_so_far(self) -> None:
         """Check the whole answer so far (context matters); cut it off if flagged."""
-        text = "".join(self.sent) + "".join(self.pending)
+        text = self.text_so_far()
         if len(text) <= self.moderated_len or self.withheld:
             return
         verdict = await moderate(text)
@@ -603,7 +601,7 @@ class ReplyRun:
         )
 
     async def _checkpoint(self) -> None:
-        content = "".join(self.sent) + "".join(self.pending)
+        content = self.text_so_far()
         await database_sync_to_async(Message.objects.filter(pk=self.message_id).update)(
             content=content, heartbeat_at=timezone.now()
         )
@@ -618,7 +616,7 @@ class ReplyRun:
         ttft_ms: int | None,
         duration_ms: int | None,
     ) -> None:
-        content = "".join(self.sent) + "".join(self.pending)
+        content = self.text_so_far()
         # A withheld answer is kept for staff, but no page shows it again.
         html = (
             ""

@@ -508,3 +508,44 @@ async def test_an_old_socket_is_closed_so_the_page_reconnects_as_a_new_member(
     closed = await socket.communicator.receive_output(timeout=5)
 
     assert closed == {"type": "websocket.close", "code": 4000}
+
+
+async def test_regenerating_while_an_answer_streams_is_refused_as_busy(
+    alice, conversation, connect, openai_upstream
+):
+    socket = await connect(alice, conversation.pk)
+    _, first = await send_and_finish(socket, "one")
+    openai_upstream.script(tokens=["x "] * 100, delay=0.02)
+    await socket.send(type="send", content="two")
+    start = (await socket.receive_until("reply.start"))[-1]
+
+    await socket.send(type="regenerate", message_id=first["message_id"])
+    error = (await socket.receive_until("error"))[-1]
+
+    assert error["code"] == "busy" and error["request"] == "regenerate"
+    await socket.send(type="stop", message_id=start["message_id"])
+    await socket.receive_until("reply.done")
+    assert await Message.objects.filter(role="assistant").acount() == 2
+
+
+async def test_a_run_that_breaks_stops_its_moderation_watcher_and_ends_failed(
+    alice, conversation, connect, openai_upstream, settings, monkeypatch
+):
+    settings.CHAT_MODERATION = "openai"
+    settings.CHAT_MODERATION_INTERVAL_S = 0.01
+    settings.CHAT_CHECKPOINT_S = 0
+
+    async def broken_checkpoint(self):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(replies.ReplyRun, "_checkpoint", broken_checkpoint)
+    openai_upstream.script(tokens=["slow "] * 50, delay=0.02)
+    socket = await connect(alice, conversation.pk)
+    await socket.send(type="send", content="hello")
+    run = replies._runs[(await socket.receive_until("reply.start"))[-1]["message_id"]]
+
+    done = (await socket.receive_until("reply.done"))[-1]
+    await asyncio.wait_for(run.task, 5)
+
+    assert done["status"] == "failed" and done["error"] == replies.UNEXPECTED_ERROR
+    assert run.watcher.done() and run.pump.done()
