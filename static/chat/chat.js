@@ -367,7 +367,7 @@
         label.textContent = language || "code";
         const button = document.createElement("button");
         button.type = "button";
-        button.className = "code-copy";
+        button.className = "action-btn code-copy"; // styled like the answer's own actions
         button.textContent = "Copy";
         button.setAttribute("aria-label", language ? "Copy " + language + " code" : "Copy code");
         header.append(label, button);
