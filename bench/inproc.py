@@ -26,7 +26,7 @@ def queries_for_a_reply(conversation_id: int, tokens: int) -> dict:
         turn = await replies.start_reply(
             conversation_id=conversation_id, content=f"bench {tokens} 0"
         )
-        await replies._runs[turn.reply.pk].task
+        await replies.local_run(turn.reply.pk).finished()
         return turn.reply.pk
 
     started = time.monotonic()

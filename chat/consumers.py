@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import Http404
 
 from chat import replies
-from chat.models import group_name_for
+from chat.replies import wire
 from chat.selectors import aconversation_for_user, streaming_replies
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.conversation_id = conversation.pk
         # Join before asking runs for snapshots, so no delta falls in between.
         await self.channel_layer.group_add(
-            group_name_for(self.conversation_id), self.channel_name
+            wire.group_name_for(self.conversation_id), self.channel_name
         )
         replies.ensure_reaper()
         # A Redis group forgets members after its group expiry: close first, and
@@ -62,7 +62,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.max_age.cancel()
         if self.conversation_id is not None:
             await self.channel_layer.group_discard(
-                group_name_for(self.conversation_id), self.channel_name
+                wire.group_name_for(self.conversation_id), self.channel_name
             )
 
     async def dispatch(self, message):
@@ -78,9 +78,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, code: str, message: str, **extra):
         await self.send(
-            text_data=replies.frame(
-                {"type": "error", "code": code, "message": message, **extra}
-            )
+            text_data=wire.frame(wire.error_payload(code, message, **extra))
         )
 
     async def receive(self, text_data=None, bytes_data=None):
@@ -125,8 +123,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if turn.reply is None:
             # A retried send: nothing new starts; this tab learns what was stored.
-            event = {"type": "message", "message": turn.user_message.as_event()}
-            await self.send(text_data=replies.frame({**event, "client_id": client_id}))
+            frame = wire.frame(wire.user_message_payload(turn.user_message))
+            await self.send(text_data=frame)
 
     async def on_stop(self, request):
         await replies.stop_reply(

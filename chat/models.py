@@ -25,15 +25,6 @@ class Conversation(models.Model):
     def get_absolute_url(self):
         return reverse("conversation", args=[self.pk])
 
-    @property
-    def group_name(self) -> str:
-        return group_name_for(self.pk)
-
-
-def group_name_for(conversation_id: int) -> str:
-    """Name the channel-layer group of one conversation (integer ids only)."""
-    return f"chat.conversation.{int(conversation_id)}"
-
 
 class Message(models.Model):
     class Role(models.TextChoices):
@@ -99,18 +90,6 @@ class Message(models.Model):
         if self.prompt_tokens is None and self.completion_tokens is None:
             return None
         return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
-
-    def as_event(self) -> dict:
-        """Describe this message as the `message` field of a wire event."""
-        return {
-            "id": self.pk,
-            "role": self.role,
-            "content": self.content,
-            "html": self.html,
-            "status": self.status,
-            "model": self.model,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-        }
 
 
 class Flag(models.Model):

@@ -15,7 +15,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from chat.providers.openai import openai_client
+from chat.openai_client import openai_client
 
 logger = logging.getLogger(__name__)
 

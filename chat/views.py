@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from chat.forms import RenameForm, SignupForm
 from chat.models import Conversation
-from chat.providers import get_provider
+from chat.providers import default_model
 from chat.selectors import (
     conversation_for_user,
     recent_messages,
@@ -19,7 +19,7 @@ from chat.selectors import (
 
 
 def chat_page(request, conversation: Conversation | None, *, show_all=False):
-    model_name = (conversation and conversation.model) or get_provider().default_model()
+    model_name = default_model(conversation)
     messages, earlier_count = [], 0
     if conversation:
         messages, earlier_count = recent_messages(

@@ -12,12 +12,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from chat.providers import get_provider  # noqa: E402
+from chat.providers import default_model  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 # Import and build the model client now: its first use costs a second of CPU
 # (the SDK's imports) that would otherwise land on the first person's answer.
-get_provider()
+default_model()
 
 application = ProtocolTypeRouter(
     {

@@ -17,7 +17,7 @@ def queries_for_a_reply(conversation, upstream, tokens: int) -> int:
         turn = await replies.start_reply(
             conversation_id=conversation.pk, content=f"{tokens} tokens please"
         )
-        await replies._runs[turn.reply.pk].task
+        await replies.local_run(turn.reply.pk).finished()
 
     # async_to_sync from a sync test runs the ORM's thread-sensitive calls on this
     # thread, so this connection sees every query the reply makes.

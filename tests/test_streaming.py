@@ -9,6 +9,9 @@ from asgiref.sync import sync_to_async
 from chat import replies
 from chat.models import Message
 from chat.providers import Provider, TextDelta
+from chat.replies import turns
+from chat.replies.errors import UNEXPECTED_ERROR
+from chat.replies.turns import title_from
 from tests.conftest import text_of
 from tests.upstream import emoji_tokens
 
@@ -146,10 +149,10 @@ async def test_a_reply_outlives_the_socket_that_asked_for_it(
     socket = await connect(alice, conversation.pk)
     await socket.send(type="send", content="go")
     start = (await socket.receive_until("reply.start"))[-1]
-    run = replies._runs[start["message_id"]]
+    run = replies.local_run(start["message_id"])
 
     await socket.close()
-    await asyncio.wait_for(run.task, 10)
+    await asyncio.wait_for(run.finished(), 10)
 
     message = await stored(start["message_id"])
     assert message.status == Message.Status.COMPLETE
@@ -422,7 +425,7 @@ async def test_a_token_that_arrives_alone_goes_out_at_once_despite_the_window(
     ],
 )
 def test_titles_drop_leading_markdown_and_stay_short(content, title):
-    assert replies.title_from(content) == title
+    assert title_from(content) == title
 
 
 async def test_a_stream_cut_short_without_a_length_ends_failed_not_complete(
@@ -478,7 +481,7 @@ async def test_a_provider_bug_ends_the_reply_failed_with_its_text_and_a_plain_er
     message = await stored(done["message_id"])
     assert message.status == Message.Status.FAILED
     assert message.content == "partial " and message.model == "exploding"
-    assert message.error == replies.UNEXPECTED_ERROR
+    assert message.error == UNEXPECTED_ERROR
     assert "RuntimeError" not in message.error
 
 
@@ -535,17 +538,18 @@ async def test_a_run_that_breaks_stops_its_moderation_watcher_and_ends_failed(
     settings.CHAT_MODERATION_INTERVAL_S = 0.01
     settings.CHAT_CHECKPOINT_S = 0
 
-    async def broken_checkpoint(self):
+    def broken_checkpoint(message_id, content):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(replies.ReplyRun, "_checkpoint", broken_checkpoint)
+    monkeypatch.setattr(turns, "store_checkpoint", broken_checkpoint)
     openai_upstream.script(tokens=["slow "] * 50, delay=0.02)
     socket = await connect(alice, conversation.pk)
     await socket.send(type="send", content="hello")
-    run = replies._runs[(await socket.receive_until("reply.start"))[-1]["message_id"]]
+    start = (await socket.receive_until("reply.start"))[-1]
+    run = replies.local_run(start["message_id"])
 
     done = (await socket.receive_until("reply.done"))[-1]
-    await asyncio.wait_for(run.task, 5)
+    await asyncio.wait_for(run.finished(), 5)
 
-    assert done["status"] == "failed" and done["error"] == replies.UNEXPECTED_ERROR
+    assert done["status"] == "failed" and done["error"] == UNEXPECTED_ERROR
     assert run.watcher.done() and run.pump.done()

@@ -30,6 +30,7 @@ __all__ = [
     "StreamEvent",
     "TextDelta",
     "Usage",
+    "default_model",
     "get_provider",
 ]
 
@@ -39,6 +40,11 @@ def get_provider() -> Provider:
     """Return the process-wide backend named by CHAT_PROVIDER (or a dotted path)."""
     name = settings.CHAT_PROVIDER
     return import_string(BACKENDS.get(name, name))()
+
+
+def default_model(conversation=None) -> str:
+    """Name the model a conversation's next answer uses: its own, or the backend's."""
+    return (conversation and conversation.model) or get_provider().default_model()
 
 
 @receiver(setting_changed)

@@ -10,6 +10,7 @@ import httpx2
 import openai
 from django.conf import settings
 
+from chat.openai_client import openai_client
 from chat.providers.base import Finish, Provider, ProviderError, TextDelta, Usage
 
 logger = logging.getLogger(__name__)
@@ -38,16 +39,6 @@ def error_message(exc: Exception) -> str:
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
         return "The connection to the model service was lost. Try again."
     return "The model service sent something we could not read. Try again."
-
-
-def openai_client() -> openai.AsyncOpenAI:
-    """Build a client of the configured OpenAI-compatible service."""
-    return openai.AsyncOpenAI(
-        api_key=settings.OPENAI_API_KEY or "none",
-        base_url=settings.OPENAI_BASE_URL or None,
-        timeout=settings.CHAT_REQUEST_TIMEOUT_S,
-        max_retries=settings.CHAT_MAX_RETRIES,
-    )
 
 
 class OpenAIProvider(Provider):

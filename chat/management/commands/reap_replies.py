@@ -28,10 +28,7 @@ class Command(BaseCommand):
     def handle(self, *args, stale_after, **options):
         # This process runs no replies, so it spares none.
         reaped = replies.reap_replies(stale_after_s=stale_after)
-        for message in reaped:
-            # Tabs on any server process hear it through the channel layer.
-            async_to_sync(replies.group_send)(
-                message.conversation_id, replies.done_payload(message)
-            )
+        # Tabs on any server process hear it through the channel layer.
+        async_to_sync(replies.tell_reaped)(reaped)
         if options["verbosity"] >= 1:
             self.stdout.write(f"Reaped {len(reaped)} interrupted answer(s).")

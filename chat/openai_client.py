@@ -1,0 +1,18 @@
+"""The one place that builds a client of the configured OpenAI-compatible service.
+
+The chat provider and the moderation backend both talk to OPENAI_BASE_URL with
+OPENAI_API_KEY; neither owns the other's client.
+"""
+
+import openai
+from django.conf import settings
+
+
+def openai_client() -> openai.AsyncOpenAI:
+    """Build a client of the configured OpenAI-compatible service."""
+    return openai.AsyncOpenAI(
+        api_key=settings.OPENAI_API_KEY or "none",
+        base_url=settings.OPENAI_BASE_URL or None,
+        timeout=settings.CHAT_REQUEST_TIMEOUT_S,
+        max_retries=settings.CHAT_MAX_RETRIES,
+    )

@@ -1,0 +1,137 @@
+"""Replies: the entry points the consumer, views and commands call.
+
+A send stores a turn (`turns`), starts a run (`run`) that streams frames
+(`wire`) paced by the throttle (`throttle`); limits (`limits`) refuse a turn
+before anything is stored; the reaper (`reaper`) ends answers whose process died.
+"""
+
+import logging
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from chat.models import Message
+from chat.moderation import moderate
+from chat.replies import turns, wire
+from chat.replies.errors import ReplyError
+from chat.replies.reaper import areap_replies, ensure_reaper, reap_replies, tell_reaped
+from chat.replies.run import local_run, spawn
+from chat.replies.turns import Turn
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ReplyError",
+    "Turn",
+    "areap_replies",
+    "ensure_reaper",
+    "local_run",
+    "reap_replies",
+    "regenerate_reply",
+    "send_snapshot",
+    "send_snapshot_of",
+    "start_reply",
+    "stop_reply",
+    "tell_reaped",
+]
+
+
+def _checked_content(content: str) -> str:
+    content = content.strip()
+    if not content:
+        raise ReplyError("empty", "Type a message first.")
+    if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ReplyError(
+            "too_long",
+            f"That message is too long ({len(content):,} characters; the limit is "
+            f"{settings.CHAT_MAX_MESSAGE_CHARS:,}).",
+        )
+    return content
+
+
+async def start_reply(
+    *, conversation_id: int, content: str, client_id: str | None = None
+) -> Turn:
+    """Store the person's message and an empty answer, then run the answer."""
+    content = _checked_content(content)
+    verdict = await moderate(content)
+    if verdict.flagged:
+        logger.warning("Moderation refused a message (%s)", verdict.describe())
+        raise ReplyError(
+            "moderated",
+            f"Moderation flagged this message ({verdict.describe()}), so it was not "
+            "sent to the model.",
+        )
+    turn = await database_sync_to_async(turns.store_turn)(
+        conversation_id=conversation_id,
+        content=content,
+        client_id=client_id,
+        run_channel=await get_channel_layer().new_channel(),
+    )
+    if turn.reply is None:
+        return turn
+    await wire.group_send(conversation_id, wire.user_message_payload(turn.user_message))
+    if turn.new_title:
+        await wire.group_send(
+            conversation_id,
+            {"type": "conversation", "id": conversation_id, "title": turn.new_title},
+        )
+    spawn(turn.reply, turn.history)
+    return turn
+
+
+async def regenerate_reply(*, conversation_id: int, message_id) -> Turn:
+    """Answer the user message of an earlier answer again, as a new answer."""
+    turn = await database_sync_to_async(turns.store_regeneration)(
+        conversation_id=conversation_id,
+        message_id=_checked_id(message_id),
+        run_channel=await get_channel_layer().new_channel(),
+    )
+    spawn(turn.reply, turn.history)
+    return turn
+
+
+# Reaching a run, wherever it lives.
+
+
+def _checked_id(message_id) -> int:
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        raise ReplyError("bad_request", "message_id must be a number.")
+    return message_id
+
+
+async def _reply_in(conversation_id: int, message_id) -> Message:
+    message = await Message.objects.filter(
+        conversation_id=conversation_id,
+        pk=_checked_id(message_id),
+        role=Message.Role.ASSISTANT,
+    ).afirst()
+    if message is None:
+        raise ReplyError("not_found", "There is no such answer in this conversation.")
+    return message
+
+
+async def stop_reply(*, conversation_id: int, message_id) -> None:
+    """Ask the run of an answer to stop, on whichever process it runs."""
+    message = await _reply_in(conversation_id, message_id)
+    if message.status != Message.Status.STREAMING:
+        raise ReplyError("not_running", "That answer has already finished.")
+    await get_channel_layer().send(message.run_channel, {"type": "run.stop"})
+
+
+async def send_snapshot(*, conversation_id: int, message_id, reply_to: str) -> None:
+    """Send one socket the text of an answer so far; a finished one also says done."""
+    message = await _reply_in(conversation_id, message_id)
+    await send_snapshot_of(message, reply_to=reply_to)
+
+
+async def send_snapshot_of(message: Message, *, reply_to: str) -> None:
+    if message.status == Message.Status.STREAMING:
+        # The run answers with the text up to the last offset it sent.
+        await get_channel_layer().send(
+            message.run_channel, {"type": "run.snapshot", "reply_to": reply_to}
+        )
+        return
+    await wire.send_to(reply_to, wire.snapshot_payload(message.pk, message.content))
+    await wire.send_to(reply_to, wire.done_payload(message))

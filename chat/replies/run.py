@@ -1,0 +1,343 @@
+"""The run of one answer: an asyncio task owned by no socket.
+
+It streams the provider's deltas to the conversation's group with their
+code-point offsets, checkpoints its text, watches moderation, and at the end
+renders and stores the answer in one UPDATE before it says `reply.done`. Sockets
+reach it through its own channel (stop, snapshot), so this works across processes.
+
+    provider --pump--> queue --run loop (throttle)--> group: reply.delta
+                                   |--> checkpoints, heartbeats
+    run channel: run.stop / run.snapshot / run.exit --> listener
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from chat.layers import forget_channel
+from chat.models import Message
+from chat.moderation import get_moderator, moderate
+from chat.providers import (
+    Finish,
+    ProviderError,
+    Queued,
+    TextDelta,
+    Usage,
+    get_provider,
+)
+from chat.rendering import render_markdown
+from chat.replies import turns, wire
+from chat.replies.errors import UNEXPECTED_ERROR, WITHHELD_ERROR
+from chat.replies.throttle import Throttle
+
+logger = logging.getLogger(__name__)
+
+# Strong references: asyncio keeps only weak ones, and a run belongs to no socket.
+_runs: dict[int, "ReplyRun"] = {}
+
+
+def spawn(reply: Message, history: list[dict]) -> "ReplyRun":
+    """Start running an answer stored as streaming, in this process."""
+    run = ReplyRun(reply=reply, history=history)
+    _runs[run.message_id] = run
+    run.task = asyncio.create_task(run.run(), name=f"reply-{run.message_id}")
+    return run
+
+
+def local_run(message_id: int) -> "ReplyRun | None":
+    """The run of this answer if it runs in this process, else None."""
+    return _runs.get(message_id)
+
+
+def local_run_ids() -> tuple[int, ...]:
+    """The answers this process is running (the reaper spares them)."""
+    return tuple(_runs)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: str
+
+
+_END = object()
+
+
+class ReplyRun:
+    def __init__(self, *, reply: Message, history: list[dict]):
+        self.message_id = reply.pk
+        self.conversation_id = reply.conversation_id
+        self.channel = reply.run_channel
+        self.model = reply.model
+        self.created_at = reply.created_at.isoformat()
+        self.history = history
+        self.task: asyncio.Task | None = None
+        self.sent: list[str] = []  # text already sent to the group, in order
+        self.sent_len = 0  # its length in code points: the next delta's offset
+        self.pending: list[str] = []  # text received but not yet sent
+        self.stop_requested = False
+        self.pump: asyncio.Task | None = None
+        self.watcher: asyncio.Task | None = None  # moderation while streaming
+        self.withheld = None  # the moderation verdict that cut this answer off
+        self.moderated_len = 0  # how much of the text moderation has passed
+
+    def text_so_far(self) -> str:
+        return "".join(self.sent) + "".join(self.pending)
+
+    async def finished(self) -> None:
+        """Wait until this run has stored its answer and let go of its channel."""
+        await asyncio.shield(self.task)
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        try:
+            await self._stream()
+        except Exception:
+            logger.exception("Reply %s failed unexpectedly", self.message_id)
+            for task in (self.pump, self.watcher):
+                if task is not None:
+                    task.cancel()
+            try:
+                await self._finish(
+                    status=Message.Status.FAILED,
+                    error=UNEXPECTED_ERROR,
+                    usage=None,
+                    finish_reason="",
+                    ttft_ms=None,
+                    duration_ms=None,
+                )
+            except Exception:
+                # The reaper will mark it interrupted from its last checkpoint.
+                logger.exception("Could not store failed reply %s", self.message_id)
+        finally:
+            _runs.pop(self.message_id, None)
+            # Cancelling a layer receive can drop a message; send one instead.
+            layer = get_channel_layer()
+            await layer.send(self.channel, {"type": "run.exit"})
+            await listener
+            await forget_channel(layer, self.channel)
+
+    async def _listen(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            event = await layer.receive(self.channel)
+            kind = event.get("type")
+            if kind == "run.exit":
+                return
+            if kind == "run.stop":
+                self.stop_requested = True
+                if self.pump is not None:
+                    self.pump.cancel()
+            elif kind == "run.snapshot":
+                # Only text already sent: the deltas after it carry larger offsets.
+                snapshot = wire.snapshot_payload(self.message_id, "".join(self.sent))
+                await wire.send_to(event["reply_to"], snapshot)
+
+    async def _pump(self, queue: asyncio.Queue) -> None:
+        try:
+            async for event in get_provider().stream(
+                messages=self.history, model=self.model
+            ):
+                queue.put_nowait(event)
+        except asyncio.CancelledError:
+            pass  # a stop: the provider closed its upstream stream on the way out
+        except ProviderError as exc:
+            queue.put_nowait(_Failed(str(exc)))
+        except Exception:
+            logger.exception("Provider failed on reply %s", self.message_id)
+            queue.put_nowait(_Failed(UNEXPECTED_ERROR))
+        finally:
+            queue.put_nowait(_END)
+
+    async def _group_send(self, payload: dict) -> None:
+        await wire.group_send(self.conversation_id, payload)
+
+    async def _stream(self) -> None:
+        checkpoint_s = settings.CHAT_CHECKPOINT_S
+        heartbeat_s = settings.CHAT_HEARTBEAT_S
+        throttle = Throttle(
+            window_s=settings.CHAT_FLUSH_MS / 1000,
+            quiet_s=settings.CHAT_FLUSH_QUIET_MS / 1000,
+        )
+        started = time.monotonic()
+        await self._group_send(
+            {
+                "type": "reply.start",
+                "message_id": self.message_id,
+                "model": self.model,
+                "created_at": self.created_at,
+            }
+        )
+        queue: asyncio.Queue = asyncio.Queue()
+        self.pump = asyncio.create_task(self._pump(queue))
+        if self.stop_requested:  # a stop that came before the pump existed
+            self.pump.cancel()
+        if get_moderator() is not None:
+            self.watcher = asyncio.create_task(self._moderate_while_streaming())
+        ttft_ms = usage = error = None
+        finish_reason = ""
+        last_checkpoint = last_frame = started
+        while True:
+            if queue.empty():
+                now = time.monotonic()
+                wake = min(last_checkpoint + checkpoint_s, last_frame + heartbeat_s)
+                if self.pending:
+                    wake = min(wake, throttle.due_at())
+                # asyncio.timeout, not wait_for: wait_for makes a task per wait
+                # (Python 3.11), that is one per token.
+                try:
+                    async with asyncio.timeout(max(0, wake - now)):
+                        event = await queue.get()
+                except TimeoutError:
+                    event = None
+            else:
+                event = queue.get_nowait()
+            now = time.monotonic()
+            send_now = False
+            if event is _END:
+                break
+            if isinstance(event, TextDelta):
+                if ttft_ms is None:
+                    ttft_ms = round((now - started) * 1000)
+                self.pending.append(event.text)
+                send_now = throttle.arrived(now, more_waiting=not queue.empty())
+            elif isinstance(event, Usage):
+                usage = event
+            elif isinstance(event, Finish):
+                finish_reason = event.reason
+            elif isinstance(event, Queued):
+                await self._group_send(
+                    {
+                        "type": "reply.queued",
+                        "message_id": self.message_id,
+                        "position": event.position,
+                    }
+                )
+            elif isinstance(event, _Failed):
+                error = event.error
+            if self.pending and (send_now or throttle.window_over(now)):
+                await self._flush()
+                throttle.sent(now)
+                last_frame = now
+            if now - last_checkpoint >= checkpoint_s:
+                await self._checkpoint()
+                last_checkpoint = now
+            if now - last_frame >= heartbeat_s:
+                await self._group_send(
+                    {
+                        "type": "reply.heartbeat",
+                        "message_id": self.message_id,
+                        "offset": self.sent_len,
+                    }
+                )
+                last_frame = now
+        await self._flush()
+        if self.watcher is not None:
+            self.watcher.cancel()
+            await asyncio.gather(self.watcher, return_exceptions=True)
+            await self._moderate_so_far()  # the tail since the last check
+        if usage is None and (self.sent or self.pending):
+            # A stopped or failed stream sends no usage; count what was produced.
+            usage = await sync_to_async(get_provider().estimate_usage)(
+                messages=self.history, text=self.text_so_far()
+            )
+        if self.withheld:
+            status = Message.Status.FAILED
+            error = WITHHELD_ERROR.format(self.withheld.describe())
+        elif self.stop_requested:
+            status = Message.Status.STOPPED
+        elif error:
+            status = Message.Status.FAILED
+        else:
+            status = Message.Status.COMPLETE
+        await self._finish(
+            status=status,
+            error=error or "",
+            usage=usage,
+            finish_reason=finish_reason,
+            ttft_ms=ttft_ms,
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
+
+    async def _moderate_while_streaming(self) -> None:
+        while self.withheld is None:
+            await asyncio.sleep(settings.CHAT_MODERATION_INTERVAL_S)
+            await self._moderate_so_far()
+
+    async def _moderate_so_far(self) -> None:
+        """Check the whole answer so far (context matters); cut it off if flagged."""
+        text = self.text_so_far()
+        if len(text) <= self.moderated_len or self.withheld:
+            return
+        verdict = await moderate(text)
+        self.moderated_len = len(text)
+        if verdict.flagged:
+            logger.warning(
+                "Moderation withheld reply %s (%s)", self.message_id, verdict.describe()
+            )
+            self.withheld = verdict
+            self.pump.cancel()
+
+    async def _flush(self) -> None:
+        if not self.pending:
+            return
+        text = "".join(self.pending)
+        self.pending.clear()
+        offset = self.sent_len
+        self.sent.append(text)
+        self.sent_len += len(text)
+        await self._group_send(
+            {
+                "type": "reply.delta",
+                "message_id": self.message_id,
+                "offset": offset,
+                "text": text,
+            }
+        )
+
+    async def _checkpoint(self) -> None:
+        await database_sync_to_async(turns.store_checkpoint)(
+            self.message_id, self.text_so_far()
+        )
+
+    async def _finish(
+        self,
+        *,
+        status: str,
+        error: str,
+        usage: Usage | None,
+        finish_reason: str,
+        ttft_ms: int | None,
+        duration_ms: int | None,
+    ) -> None:
+        content = self.text_so_far()
+        # A withheld answer is kept for staff, but no page shows it again.
+        html = (
+            ""
+            if self.withheld
+            else await sync_to_async(render_markdown, thread_sensitive=False)(content)
+        )
+        message = Message(
+            pk=self.message_id,
+            conversation_id=self.conversation_id,
+            role=Message.Role.ASSISTANT,
+            content=content,
+            html=html,
+            status=status,
+            model=self.model,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            ttft_ms=ttft_ms,
+            duration_ms=duration_ms,
+            finish_reason=finish_reason,
+            error=error,
+        )
+        # Stored before reply.done goes out: whoever reads after `done` sees it.
+        flag_note = f"Moderation: {self.withheld.describe()}" if self.withheld else ""
+        await database_sync_to_async(turns.store_finish)(message, flag_note=flag_note)
+        await self._group_send(wire.done_payload(message))

@@ -1,0 +1,89 @@
+"""The wire: frames as the page reads them, and the groups they travel through.
+
+Every frame is JSON-encoded once, by whoever sends it; consumers forward the
+encoded text verbatim (`chat.frame` events), to however many sockets.
+"""
+
+import json
+
+from channels.layers import get_channel_layer
+
+from chat.models import Message
+
+
+def group_name_for(conversation_id: int) -> str:
+    """Name the channel-layer group of one conversation (integer ids only)."""
+    return f"chat.conversation.{int(conversation_id)}"
+
+
+def frame(payload: dict) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def frame_event(payload: dict) -> dict:
+    """Wrap a wire payload as a channel-layer event that consumers forward verbatim."""
+    return {"type": "chat.frame", "frame": frame(payload)}
+
+
+def message_payload(message: Message) -> dict:
+    """Describe a stored message as the `message` field of a `message` frame."""
+    return {
+        "id": message.pk,
+        "role": message.role,
+        "content": message.content,
+        "html": message.html,
+        "status": message.status,
+        "model": message.model,
+        "created_at": message.created_at.isoformat() if message.created_at else None,
+    }
+
+
+def user_message_payload(message: Message) -> dict:
+    """A person's message as it was stored; `client_id` lets its tab match it up."""
+    return {
+        "type": "message",
+        "message": message_payload(message),
+        "client_id": message.client_id,
+    }
+
+
+def error_payload(code: str, message: str, **extra) -> dict:
+    return {"type": "error", "code": code, "message": message, **extra}
+
+
+def done_payload(message: Message) -> dict:
+    return {
+        "type": "reply.done",
+        "message_id": message.pk,
+        "status": message.status,
+        "html": message.html,
+        "usage": (
+            {
+                "prompt_tokens": message.prompt_tokens,
+                "completion_tokens": message.completion_tokens,
+            }
+            if message.completion_tokens is not None
+            else None
+        ),
+        "ttft_ms": message.ttft_ms,
+        "duration_ms": message.duration_ms,
+        "finish_reason": message.finish_reason,
+        "error": message.error,
+        "model": message.model,
+    }
+
+
+def snapshot_payload(message_id: int, text: str) -> dict:
+    return {"type": "reply.snapshot", "message_id": message_id, "text": text}
+
+
+async def group_send(conversation_id: int, payload: dict) -> None:
+    """Send a frame to every socket of a conversation, on every process."""
+    await get_channel_layer().group_send(
+        group_name_for(conversation_id), frame_event(payload)
+    )
+
+
+async def send_to(channel: str, payload: dict) -> None:
+    """Send a frame to one socket, on whichever process it lives."""
+    await get_channel_layer().send(channel, frame_event(payload))
