@@ -1,4 +1,4 @@
-"""Profile the site's server process (daphne or uvicorn) under a bench load with py-spy.
+"""Profile the site's server process under a bench load with py-spy.
 
     .venv/bin/pip install py-spy   # once
     .venv/bin/python -m bench.profile --load stream [--streams 50] [--layer pubsub]

@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.run [--quick] [--flush-ms MS] [--only 1,2,5]
 
 Starts the bench upstream (bench/upstream.py) in its own process, migrates a
-scratch SQLite database, runs the site as real `daphne` (or, with `--server
-uvicorn`, uvicorn) processes and drives it
+scratch SQLite database, runs the site as real server processes (`python -m
+chatsite.serve`, or daphne or plain uvicorn with `--server`) and drives them
 with real websocket clients; the baseline reads the same upstream directly with
 the openai SDK in the same run. Prints a table and writes
 bench/results/<timestamp>.json. See bench/README.md for what each figure means.

@@ -1,6 +1,7 @@
 """The site under test: a scratch SQLite database and real ASGI server processes.
 
-daphne by default; uvicorn with `--server uvicorn` (see `server_command`).
+`python -m chatsite.serve` by default; daphne or plain uvicorn with `--server` (see
+`server_command`).
 
 The bench process sets Django up against the same database (same environment), so
 it can create users, conversations and sessions, and read back what was stored.

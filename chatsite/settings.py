@@ -49,6 +49,8 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
+    # Only for `manage.py runserver`: daphne's app makes it serve ASGI (websockets).
+    # The site itself is served by uvicorn: `python -m chatsite.serve`.
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -121,7 +123,7 @@ if REDIS_URL:
     _redis_host = {
         "address": REDIS_URL,
         # Above the core layer's 5 s blocking pop: redis-py's default of 5 s made
-        # idle sockets die with 1011 (FIELD_NOTES.md).
+        # idle sockets die with 1011 (docs/FIELD_NOTES.md).
         "socket_timeout": envfloat("REDIS_SOCKET_TIMEOUT_S", 30),
         "socket_connect_timeout": envfloat("REDIS_CONNECT_TIMEOUT_S", 5),
         # Ping idle pooled connections so a firewall or NAT cannot cut them unseen.
@@ -139,8 +141,9 @@ if REDIS_URL:
             "capacity": envint("CHANNEL_LAYER_CAPACITY", 5000),
             # Seconds an unread message waits; a delta older than this is stale.
             "expiry": envint("CHANNEL_LAYER_EXPIRY_S", 60),
-            # A socket's group membership lasts this long; daphne's default
-            # websocket_timeout (86400 s) closes sockets at the same age.
+            # A socket's group membership lasts this long. The consumer closes a
+            # socket after CHAT_SOCKET_MAX_AGE_S (12 h), well before, and the page
+            # reconnects as a new member.
             "group_expiry": envint("CHANNEL_LAYER_GROUP_EXPIRY_S", 86400),
         }
     _layer_config["prefix"] = env("CHANNEL_LAYER_PREFIX", "asgi")

@@ -1,27 +1,45 @@
-"""Every setting read from the environment is documented where operators look."""
+"""Every variable read from the environment is documented where operators look."""
 
 import re
 
 from tests.servers import BASE_DIR
 
 SETTINGS = (BASE_DIR / "chatsite" / "settings.py").read_text()
-NAMES = sorted(
-    set(re.findall(r'\benv(?:bool|int|float|list)?\(\s*"([A-Z][A-Z0-9_]+)"', SETTINGS))
+SERVER = (BASE_DIR / "chatsite" / "serve.py").read_text()
+RUN_SCRIPT = (BASE_DIR / "scripts" / "run").read_text()
+
+SETTINGS_NAMES = set(
+    re.findall(r'\benv(?:bool|int|float|list)?\(\s*"([A-Z][A-Z0-9_]+)"', SETTINGS)
 )
+SERVER_NAMES = set(
+    re.findall(
+        r'\bos\.(?:environ\.get\(|environ\[|getenv\()\s*"([A-Z][A-Z0-9_]+)"', SERVER
+    )
+)
+# scripts/run reads its variables as ${NAME:-default}.
+RUN_SCRIPT_NAMES = set(re.findall(r"\$\{([A-Z][A-Z0-9_]+):-", RUN_SCRIPT))
+NAMES = sorted(SETTINGS_NAMES | SERVER_NAMES | RUN_SCRIPT_NAMES)
 
 
 def test_the_settings_read_the_environment():
-    assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CHAT_PROVIDER"} <= set(NAMES)
+    expected = {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CHAT_PROVIDER"}
+
+    assert expected <= SETTINGS_NAMES
 
 
-def test_env_example_lists_every_setting():
+def test_the_server_and_the_run_script_read_the_environment():
+    assert {"HOST", "PORT", "FORWARDED_ALLOW_IPS", "ACCESS_LOG"} <= SERVER_NAMES
+    assert {"HOST", "PORT"} <= RUN_SCRIPT_NAMES
+
+
+def test_env_example_lists_every_variable():
     example = (BASE_DIR / ".env.example").read_text()
     listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
 
     assert [name for name in NAMES if name not in listed] == []
 
 
-def test_the_readme_table_lists_every_setting():
+def test_the_readme_table_lists_every_variable():
     readme = (BASE_DIR / "README.md").read_text()
 
     rows = re.findall(

@@ -16,7 +16,7 @@ from chat.providers.base import Finish, Provider, ProviderError, TextDelta, Usag
 logger = logging.getLogger(__name__)
 
 # A fast upstream hands a whole socket read of chunks over without yielding; give
-# other sockets of this process a turn every so often (FIELD_NOTES.md).
+# other sockets of this process a turn every so often (docs/FIELD_NOTES.md).
 YIELD_EVERY_S = 0.002
 
 
