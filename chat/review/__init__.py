@@ -1,0 +1,1 @@
+"""Transcript review for staff: who may read, flags, exports, usage and the audit."""

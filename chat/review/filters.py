@@ -1,0 +1,69 @@
+"""The review admin's list filters: by model, message status, flags and activity."""
+
+from django.contrib import admin
+
+from chat.models import Message
+from chat.review.queries import (
+    filter_by_flag,
+    filter_by_model,
+    filter_by_status,
+    models_in_use,
+)
+
+
+class ModelFilter(admin.SimpleListFilter):
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in models_in_use()]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return filter_by_model(queryset, model=self.value())
+        return queryset
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "message status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(status.value, status.label) for status in Message.Status]
+
+    def queryset(self, request, queryset):
+        if self.value() in Message.Status.values:
+            return filter_by_status(queryset, status=self.value())
+        return queryset
+
+
+class FlaggedFilter(admin.SimpleListFilter):
+    title = "flagged"
+    parameter_name = "flagged"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open flags"), ("cleared", "Cleared only"), ("none", "Never")]
+
+    def queryset(self, request, queryset):
+        return filter_by_flag(queryset, state=self.value())
+
+
+class LastActivityFilter(admin.DateFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "last activity"
+
+
+class FlagStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("cleared", "Cleared")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(cleared_at__isnull=True)
+        if self.value() == "cleared":
+            return queryset.filter(cleared_at__isnull=False)
+        return queryset
