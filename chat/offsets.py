@@ -4,7 +4,7 @@ A reply's text only grows. Each `reply.delta` carries the code-point `offset` at
 which its text starts; a `reply.snapshot` carries all the text so far. Applying
 them by these rules, in any order, with duplicates, never duplicates or skips text;
 a lost delta shows up as a gap, which a `resync` (answered by a snapshot) repairs.
-static/chat/chat.js is the browser's twin of this module: keep them in step.
+static/chat/js/offsets.js is the browser's twin of this module: keep them in step.
 """
 
 

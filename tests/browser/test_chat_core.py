@@ -1,4 +1,4 @@
-"""The browser's offset rule (window.ChatCore) agrees with its Python twin."""
+"""The browser's offset rule (static/chat/js/offsets.js) agrees with its Python twin."""
 
 import random
 
@@ -43,8 +43,8 @@ SNAPSHOT_CASES = [
     (FRAKTUR, "abcdefgh"),  # longer in code points, shorter in UTF-16 units
 ]
 
-IN_THE_PAGE = """([deltas, snapshots]) => {
-  const core = window.ChatCore;
+IN_THE_PAGE = """async ([deltas, snapshots]) => {
+  const core = await import("/static/chat/js/offsets.js");
   const run = (have, offset, delta) => {
     const r = core.applyDelta(core.newState(have), offset, delta);
     return [r.state.text, r.gap, r.state.length, core.codePointLength(r.state.text)];

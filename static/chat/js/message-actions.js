@@ -1,0 +1,53 @@
+/* Buttons inside messages: copy a code block, copy a reply, retry, regenerate. */
+
+import { els } from "./page.js";
+import { isBusy, messages } from "./message-store.js";
+import { sendFrame } from "./socket.js";
+import { copyWithButton } from "./clipboard.js";
+import { hideBanner, showBanner } from "./notices.js";
+import { followLatest } from "./scroll.js";
+import { toInt } from "./format.js";
+
+function regenerate(id, button) {
+  if (isBusy()) {
+    showBanner("An answer is still being written. Wait for it, or stop it with Esc.");
+    return;
+  }
+  if (!sendFrame({ type: "regenerate", message_id: id })) {
+    showBanner("Not connected right now. Try again in a moment.");
+    return;
+  }
+  hideBanner();
+  followLatest();
+  if (button) {
+    button.disabled = true;
+    setTimeout(() => {
+      button.disabled = false;
+    }, 5000);
+  }
+}
+
+export function initMessageActions() {
+  els.messages.addEventListener("click", async (e) => {
+    const target = e.target instanceof Element ? e.target : null;
+    if (!target) return;
+    const codeCopy = target.closest(".code-copy");
+    if (codeCopy) {
+      const block = codeCopy.closest(".codehilite");
+      const pre = block && block.querySelector("pre");
+      await copyWithButton(codeCopy, pre ? pre.textContent.replace(/\n$/, "") : "");
+      return;
+    }
+    const action = target.closest("[data-action]");
+    if (!action) return;
+    const el = action.closest(".message");
+    const id = el ? toInt(el.dataset.messageId) : null;
+    const entry = id === null ? null : messages.get(id);
+    if (action.dataset.action === "copy") {
+      const text = entry ? entry.text : (el.querySelector(".message-text") || {}).textContent || "";
+      await copyWithButton(action, text);
+    } else if ((action.dataset.action === "retry" || action.dataset.action === "regenerate") && id !== null) {
+      regenerate(id, action);
+    }
+  });
+}

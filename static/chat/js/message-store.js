@@ -1,0 +1,25 @@
+/* The stored messages this page knows, by id, with the text each holds. */
+
+import { newState } from "./offsets.js";
+
+/** id -> {id, el, role, status, text, length, html} */
+export const messages = new Map();
+
+export function register(el, id, role, status, text) {
+  el.dataset.messageId = String(id);
+  el.id = "message-" + id;
+  const entry = Object.assign({ id, el, role, status, html: null }, newState(text));
+  messages.set(id, entry);
+  return entry;
+}
+
+export function streamingEntries() {
+  const list = [];
+  for (const entry of messages.values()) if (entry.status === "streaming") list.push(entry);
+  return list;
+}
+
+/* A reply streams in this conversation. */
+export function isBusy() {
+  return streamingEntries().length > 0;
+}
