@@ -174,3 +174,23 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.staff_username} {self.action} {self.conversation_pk}"
+
+
+class Profile(models.Model):
+    """What belongs to one person beyond Django's user: preferences and limits.
+
+    Limits left empty follow the site's settings; a number overrides them for this
+    person. The row is also the per-person lock that limits are decided under.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    # A language code of settings.LANGUAGES, or empty: follow the browser.
+    language = models.CharField(max_length=16, blank=True)
+    messages_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    concurrent_streams = models.PositiveIntegerField(null=True, blank=True)
+    daily_token_quota = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Profile of {self.user}"
