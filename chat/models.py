@@ -142,11 +142,14 @@ class Flag(models.Model):
 
 
 class AuditEntry(models.Model):
-    """One time a staff member read or exported a transcript; never edited."""
+    """One time a staff member read or exported a transcript, or searched the
+    messages; never edited."""
 
     class Action(models.TextChoices):
         VIEW = "view"
         EXPORT = "export"
+        # Of every conversation's message text: no conversation, the query in detail.
+        SEARCH = "search"
 
     staff = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -163,9 +166,11 @@ class AuditEntry(models.Model):
         on_delete=models.SET_NULL,
         related_name="audit_entries",
     )
-    conversation_pk = models.PositiveBigIntegerField()
+    # Empty for a search, which is about no one conversation.
+    conversation_pk = models.PositiveBigIntegerField(null=True, blank=True)
     conversation_title = models.CharField(max_length=200, blank=True)
-    detail = models.CharField(max_length=200, blank=True)
+    # The export format, or the whole search query (the proof is what was asked).
+    detail = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -173,6 +178,8 @@ class AuditEntry(models.Model):
         verbose_name_plural = "audit entries"
 
     def __str__(self):
+        if self.action == self.Action.SEARCH:
+            return f"{self.staff_username} search {self.detail}"
         return f"{self.staff_username} {self.action} {self.conversation_pk}"
 
 

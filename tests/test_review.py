@@ -414,6 +414,20 @@ def test_flagging_needs_a_post_and_a_reason(as_bob, chat):
     assert not Flag.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/chat/flag/abc/change/",
+        "/admin/chat/flag/1x/change/",
+        "/admin/chat/flag/99999999999999999999999/change/",
+    ],
+)
+def test_a_flag_id_that_is_not_a_number_is_not_found(as_bob, chat, path):
+    as_bob.raise_request_exception = False
+
+    assert as_bob.get(path).status_code == 404
+
+
 def test_the_flag_queue_lists_open_flags_and_clears_them_in_bulk(as_bob, chat, bob):
     conversation, _, answer, failed = chat
     first = Flag.objects.create(
@@ -576,6 +590,33 @@ def test_a_bulk_export_writes_one_audit_row_per_conversation(as_bob, chat, bobs_
         (chat[0].pk, "export"),
         (bobs_chat.pk, "export"),
     }
+
+
+def test_a_search_of_message_text_writes_an_audit_row_with_the_query(as_bob, bob, chat):
+    as_bob.get(CHANGELIST)
+    as_bob.get(CHANGELIST, {"flagged": "open"})
+    assert not AuditEntry.objects.exists(), "only a search is recorded"
+
+    response = as_bob.get(CHANGELIST, {"q": "lighthouse keepers"})
+
+    assert listed(response) == {chat[0].pk}
+    entry = AuditEntry.objects.get()
+    assert (entry.staff, entry.staff_username, entry.action, entry.detail) == (
+        bob,
+        "bob",
+        "search",
+        "lighthouse keepers",
+    )
+    assert (entry.conversation, entry.conversation_pk) == (None, None)
+    assert str(entry) == "bob search lighthouse keepers"
+
+
+def test_a_long_search_query_is_recorded_whole(as_bob, chat):
+    query = "keepers " * 100
+
+    as_bob.get(CHANGELIST, {"q": query})
+
+    assert AuditEntry.objects.get().detail == query
 
 
 def test_audit_rows_outlive_the_conversation(as_bob, chat):

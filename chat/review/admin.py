@@ -1,13 +1,13 @@
 """The review ModelAdmins: the conversation list, the flag queue and the audit log."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from chat.models import Flag
+from chat.review.audit import audit_search
 from chat.review.filters import (
     FlaggedFilter,
     FlagStateFilter,
@@ -53,6 +53,10 @@ class ConversationAdmin(ReviewPermissions, ConversationViews, admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         # Message text is searched here too: the admin's search_fields can only
         # do icontains, and a join on messages would repeat each conversation.
+        # Which conversations hold some words is read from their transcripts, so
+        # the search is audited like a transcript view.
+        if search_term.strip():
+            audit_search(staff=request.user, query=search_term)
         return search_conversations(queryset, text=search_term), False
 
     def has_delete_permission(self, request, obj=None):
@@ -129,7 +133,10 @@ class FlagAdmin(ReviewPermissions, admin.ModelAdmin):
         # A flag is read in its transcript, which records that it was read.
         if not can_review(request.user):
             raise PermissionDenied
-        flag = get_object_or_404(Flag, pk=object_id)
+        # get_object answers None for an id that is not a number, not a 500.
+        flag = self.get_object(request, unquote(object_id))
+        if flag is None:
+            raise Http404("No such flag.")
         url = reverse("admin:chat_conversation_change", args=[flag.conversation_id])
         anchor = f"#message-{flag.message_id}" if flag.message_id else ""
         return HttpResponseRedirect(url + anchor)
@@ -150,7 +157,12 @@ class AuditEntryAdmin(admin.ModelAdmin):
         "detail",
     ]
     list_filter = ["action", ("created_at", admin.DateFieldListFilter)]
-    search_fields = ["staff_username", "conversation_title", "=conversation_pk"]
+    search_fields = [
+        "staff_username",
+        "conversation_title",
+        "=conversation_pk",
+        "detail",
+    ]
     date_hierarchy = "created_at"
 
     def has_module_permission(self, request):

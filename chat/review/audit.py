@@ -1,4 +1,4 @@
-"""Recording which staff member viewed or exported which conversation."""
+"""Recording which staff member viewed or exported which conversation, or searched."""
 
 from chat.models import AuditEntry, Conversation
 
@@ -17,4 +17,14 @@ def audit_record(
             detail=detail,
         )
         for conversation in conversations
+    )
+
+
+def audit_search(*, staff, query: str) -> AuditEntry:
+    """Record a search of message text: it reads every conversation at once."""
+    return AuditEntry.objects.create(
+        staff=staff,
+        staff_username=staff.get_username(),
+        action=AuditEntry.Action.SEARCH,
+        detail=query,
     )
