@@ -266,8 +266,17 @@ def tokens(n: int) -> str:
     return " ".join(f"tok{i}" for i in range(1, n + 1))
 
 
+# Waits are locator assertions, never wait_for_function: Playwright compiles its
+# predicate with eval inside the page, which the site's Content-Security-Policy blocks.
 def wait_connected(page) -> None:
-    page.wait_for_function("document.body.dataset.socket === 'open'")
+    expect(page.locator("body")).to_have_attribute("data-socket", "open")
+
+
+def wait_streaming_with_text(reply) -> None:
+    """Wait until the reply is still streaming and already shows some text."""
+    streaming = reply.and_(reply.page.locator('[data-status="streaming"]'))
+    with_text = streaming.locator(".message-text").filter(has_text=re.compile(r"\S"))
+    expect(with_text).to_have_count(1)
 
 
 def new_chat(page) -> int:

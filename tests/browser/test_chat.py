@@ -15,13 +15,11 @@ from tests.browser.conftest import (
     send,
     tokens,
     wait_connected,
+    wait_streaming_with_text,
 )
 from tests.hostile_corpus import SAMPLE_RICH_MARKDOWN
 
 pytestmark = pytest.mark.browser
-
-STREAMING_WITH_TEXT = """reply => reply.dataset.status === 'streaming'
-    && reply.querySelector('.message-text').textContent.length > 0"""
 
 
 def test_someone_can_sign_up_log_out_and_log_in_again(contexts, live_site):
@@ -69,7 +67,7 @@ def test_the_empty_state_offers_example_prompts(page):
 def test_text_appears_while_the_reply_is_still_streaming(page):
     new_chat(page)
     reply = send(page, "!tokens 60 !delay 30")
-    page.wait_for_function(STREAMING_WITH_TEXT, arg=reply.element_handle())
+    wait_streaming_with_text(reply)
     expect(page.locator("#stop-button")).to_be_visible()
     expect(page.locator("#send-button")).to_be_hidden()
     expect(reply).to_have_attribute("aria-busy", "true")
@@ -132,7 +130,7 @@ def test_rendered_markdown_replaces_the_raw_text_when_the_reply_completes(
 def test_stop_ends_the_reply_and_keeps_its_text(page):
     new_chat(page)
     reply = send(page, "!tokens 300 !delay 20")
-    page.wait_for_function(STREAMING_WITH_TEXT, arg=reply.element_handle())
+    wait_streaming_with_text(reply)
     page.locator("#stop-button").click()
     expect(reply).to_have_attribute("data-status", "stopped")
     expect(reply.locator(".message-badge")).to_have_text("Stopped")
@@ -149,7 +147,7 @@ def test_stop_ends_the_reply_and_keeps_its_text(page):
 def test_a_reload_mid_reply_shows_the_whole_answer(page):
     new_chat(page)
     reply = send(page, "!tokens 80 !delay 25")
-    page.wait_for_function(STREAMING_WITH_TEXT, arg=reply.element_handle())
+    wait_streaming_with_text(reply)
     page.reload()
     wait_connected(page)
     reply = page.locator(REPLIES).last
@@ -171,7 +169,7 @@ def test_two_pages_on_one_conversation_both_follow_the_stream(contexts):
     reply = send(first, "!tokens 80 !delay 20")
     other = second.locator(REPLIES).last
     expect(other).to_have_count(1)
-    second.wait_for_function(STREAMING_WITH_TEXT, arg=other.element_handle())
+    wait_streaming_with_text(other)
     expect(second.locator("#stop-button")).to_be_visible()
 
     for page, answer in ((first, reply), (second, other)):
@@ -222,7 +220,7 @@ def test_the_keyboard_sends_breaks_lines_and_stops(page):
     page.keyboard.type("!tokens 300 !delay 20")
     page.keyboard.press("Enter")
     reply = page.locator(REPLIES).nth(1)
-    page.wait_for_function(STREAMING_WITH_TEXT, arg=reply.element_handle())
+    wait_streaming_with_text(reply)
     page.keyboard.press("Escape")
     expect(reply).to_have_attribute("data-status", "stopped")
 

@@ -27,11 +27,11 @@ def test_the_page_reconnects_by_itself_after_a_server_restart(contexts, own_serv
     expect(status).to_be_hidden()
 
     own_server.stop()
-    page.wait_for_function("document.body.dataset.socket !== 'open'")
+    expect(page.locator("body")).not_to_have_attribute("data-socket", "open")
     expect(status).to_be_visible()
     expect(status).to_have_attribute("data-state", "reconnecting")
     expect(page.locator("#connection-text")).to_have_text("Reconnecting…")
-    page.wait_for_function("document.body.dataset.socket === 'closed'")
+    expect(page.locator("body")).to_have_attribute("data-socket", "closed")
     screenshot(page, "reconnecting")
 
     own_server.start()

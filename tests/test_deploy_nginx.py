@@ -1,0 +1,191 @@
+"""The shipped nginx site's defences, against a stand-in upstream: request and
+connection limits, the private /healthz, no version in headers, TLS 1.2 and later.
+
+nginx runs the real site file (substituted as in tests/test_deploy.py); the upstream
+is a small HTTP server that answers every request with 200, except websocket
+requests, which it holds open the way a live socket is.
+"""
+
+import http.server
+import re
+import socket
+import ssl
+import threading
+import warnings
+
+import pytest
+
+from tests.servers import free_port
+from tests.test_deploy import (  # noqa: F401 (fixtures)
+    SITE_CONF,
+    Nginx,
+    nginx_bin,
+    render_site,
+    shipped_upstream_ports,
+    tls,
+)
+
+SHIPPED = SITE_CONF.read_text()
+
+
+class StandIn(http.server.ThreadingHTTPServer):
+    """Answers 200 "upstream" to everything; holds /ws/ requests until closed."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        self.held = threading.Semaphore(0)
+        self.closing = threading.Event()
+        super().__init__(("127.0.0.1", 0), self.Handler)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.startswith("/ws/"):
+                self.server.held.release()
+                self.server.closing.wait()
+                return
+            body = b"upstream"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+
+@pytest.fixture(scope="module")
+def proxy(nginx_bin, tls, tmp_path_factory):  # noqa: F811
+    upstream = StandIn()
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    root = tmp_path_factory.mktemp("nginx-limits")
+    (root / "static").mkdir()
+    https_port = free_port()
+    nginx = Nginx(
+        nginx_bin,
+        root,
+        render_site(
+            http_port=free_port(),
+            https_port=https_port,
+            upstream_ports=[upstream.server_port] * len(shipped_upstream_ports()),
+            cert=tls["cert"],
+            key=tls["key"],
+            static_dir=root / "static",
+            ipv6=False,
+        ),
+    )
+    nginx.start(https_port)
+    try:
+        yield {
+            "port": https_port,
+            "context": tls["context"],
+            "cert": tls["cert"],
+            "upstream": upstream,
+        }
+    finally:
+        upstream.closing.set()
+        nginx.stop()
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def request(proxy, path: str, *, source: str = "127.0.0.1", extra: str = ""):
+    """One HTTP/1.1 request over TLS; the status and the headers, lower-cased."""
+    raw = socket.create_connection(
+        ("127.0.0.1", proxy["port"]), timeout=10, source_address=(source, 0)
+    )
+    with proxy["context"].wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+        conn.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}"
+            "Connection: close\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    status_line, *lines = head.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines)
+    return int(status_line.split()[1]), headers
+
+
+def test_a_flood_of_password_forms_from_one_address_gets_429(proxy):
+    burst = int(re.search(r"zone=chatsite_login burst=(\d+)", SHIPPED)[1])
+
+    statuses = [request(proxy, "/accounts/login/")[0] for _ in range(burst + 10)]
+
+    # The first request and the burst pass; then the bucket (10 a minute) is dry.
+    assert statuses[: burst + 1] == [200] * (burst + 1)
+    assert 429 in statuses[burst + 1 :]
+    # The three forms share the one budget; the rest of the site is not limited.
+    assert request(proxy, "/admin/login/")[0] == 429
+    assert request(proxy, "/accounts/signup/")[0] == 429
+    assert request(proxy, "/c/1/")[0] == 200
+
+
+def test_nginx_names_no_version(proxy):
+    for path in ["/", "/static/missing.css"]:
+        status, headers = request(proxy, path)
+        assert headers["server"] == "nginx", (path, status)
+
+
+def test_healthz_answers_this_host_and_not_the_public(proxy):
+    assert request(proxy, "/healthz")[0] == 200
+    # 127.0.0.2 is a loopback address too, but not one the site file allows: it
+    # stands for any address outside the private ranges.
+    assert request(proxy, "/healthz", source="127.0.0.2")[0] == 403
+    assert request(proxy, "/", source="127.0.0.2")[0] == 200
+    allowed = re.search(r"location = /healthz \{(.*?)\}", SHIPPED, re.S)[1]
+    assert re.findall(r"^\s*(allow|deny) (\S+);", allowed, re.M) == [
+        ("allow", "127.0.0.1"),
+        ("allow", "::1"),
+        ("allow", "10.0.0.0/8"),
+        ("allow", "172.16.0.0/12"),
+        ("allow", "192.168.0.0/16"),
+        ("deny", "all"),
+    ]
+
+
+def test_open_websockets_per_address_are_limited(proxy):
+    limit = int(re.search(r"limit_conn chatsite_ws (\d+);", SHIPPED)[1])
+    upgrade = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+    upgrade += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    held = []
+    try:
+        for _ in range(limit):
+            raw = socket.create_connection(("127.0.0.1", proxy["port"]), timeout=10)
+            conn = proxy["context"].wrap_socket(raw, server_hostname="127.0.0.1")
+            conn.sendall(
+                f"GET /ws/chat/1/ HTTP/1.1\r\nHost: 127.0.0.1\r\n{upgrade}"
+                "Connection: Upgrade\r\n\r\n".encode()
+            )
+            held.append(conn)
+        for _ in range(limit):  # every one reached the upstream and is open
+            assert proxy["upstream"].held.acquire(timeout=10)
+
+        assert request(proxy, "/ws/chat/1/", extra=upgrade)[0] == 429
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def tls_version(proxy, version: ssl.TLSVersion) -> str:
+    """The version nginx agrees to when the client offers only `version`."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=proxy["cert"])
+    # Security level 0, or this OpenSSL would not even offer TLS 1.1.
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSv1_1 itself
+        context.minimum_version = context.maximum_version = version
+    raw = socket.create_connection(("127.0.0.1", proxy["port"]), timeout=10)
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+        return conn.version()
+
+
+def test_only_tls_1_2_and_1_3_are_accepted(proxy):
+    assert tls_version(proxy, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    assert tls_version(proxy, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    with pytest.raises(ssl.SSLError):
+        tls_version(proxy, ssl.TLSVersion.TLSv1_1)
