@@ -481,25 +481,90 @@ def test_the_units_run_a_server_per_port_and_the_reaper_every_minute():
     assert sorted(ports) == sorted(shipped_upstream_ports())
 
 
-def test_systemd_analyze_verify_passes(tmp_path):
+def service_lines(name: str) -> list[str]:
+    """The [Service] section's settings as written, repeated keys included."""
+    section = (UNITS / name).read_text().split("[Service]\n", 1)[1].split("\n[", 1)[0]
+    return [line for line in section.splitlines() if line and line[0] != "#"]
+
+
+HARDENING = {
+    "ProtectSystem=strict",
+    "ReadWritePaths=/var/lib/chatsite",
+    "StateDirectory=chatsite",
+    "ProtectHome=true",
+    "PrivateTmp=true",
+    "PrivateDevices=true",
+    "NoNewPrivileges=true",
+    "CapabilityBoundingSet=",
+    "ProtectKernelTunables=true",
+    "ProtectKernelModules=true",
+    "ProtectControlGroups=true",
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+    "SystemCallFilter=@system-service",
+    "UMask=0077",
+}
+
+
+def test_both_services_run_hardened_with_only_the_data_directory_writable():
+    server = service_lines("chatsite@.service")
+    reaper = service_lines("chatsite-reaper.service")
+
+    assert HARDENING <= set(server)
+    # The same hardening block in both (systemd has no include between units):
+    # everything but what each one runs and how long it lives.
+    own = re.compile(r"^(Type|ExecStart|KillSignal|TimeoutStopSec|Restart|RestartSec|"
+                     r"MemoryMax|LimitNOFILE)=")  # fmt: skip
+    assert [x for x in server if not own.match(x)] == [
+        x for x in reaper if not own.match(x)
+    ]
+    # Nothing under the code is writable; every process has a memory ceiling.
+    writable = [x for x in server if x.startswith("ReadWritePaths=")]
+    assert writable == ["ReadWritePaths=/var/lib/chatsite"]
+    assert any(x.startswith("MemoryMax=") for x in server)
+    assert any(x.startswith("MemoryMax=") for x in reaper)
+
+
+@pytest.fixture
+def units_here(tmp_path) -> Path:
+    """The units in a directory of their own, ExecStart pointing at our venv."""
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze is not installed")
     # verify checks that ExecStart's program exists: point /srv's venv at ours.
     for path in UNITS.iterdir():
         text = path.read_text().replace("/srv/chatsite/.venv/bin/", f"{VENV_BIN}/")
         (tmp_path / path.name).write_text(text)
+    return tmp_path
+
+
+def systemd_analyze(where: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["systemd-analyze", *args],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_systemd_analyze_verify_passes(units_here):
     names = [
         "chatsite@8001.service",
         "chatsite-reaper.service",
         "chatsite-reaper.timer",
         "chatsite.target",
     ]
-    result = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", *(f"./{n}" for n in names)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = systemd_analyze(
+        units_here, "verify", "--man=no", *(f"./{n}" for n in names)
     )
     # Unknown keys and bad values are only warnings: any output is a failure.
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("name", ["chatsite@8001.service", "chatsite-reaper.service"])
+def test_systemd_rates_the_services_exposure_at_most_2_of_10(units_here, name):
+    # 1.4 as shipped (8.5 before the hardening); --threshold is in tenths.
+    result = systemd_analyze(
+        units_here, "security", "--offline=true", "--threshold=20", f"./{name}"
+    )
+
+    assert result.returncode == 0, result.stdout.splitlines()[-1]
