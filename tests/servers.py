@@ -5,6 +5,7 @@ subprocesses; this is the one place that starts, waits on and stops them.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -106,6 +107,18 @@ class SiteServer:
         """SIGKILL: no cleanup, no final checkpoint, like a crash."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(5)
+
+    @contextlib.contextmanager
+    def stopped(self):
+        """SIGSTOP the process for the block: it reads nothing meanwhile, neither
+        its sockets nor Redis, as a process stalled by the machine would."""
+        pid = self.process.pid
+        os.kill(pid, signal.SIGSTOP)
+        os.waitpid(pid, os.WUNTRACED)  # returns once it has stopped
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     def stop(self) -> None:
         if self.alive():

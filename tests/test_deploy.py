@@ -6,7 +6,8 @@ self-signed one made with `openssl`), the upstream servers (the test's server po
 and the static directory. The end-to-end test puts that nginx over TLS in front of
 two server processes started with the command line of `chatsite@.service`.
 
-Without nginx these tests are skipped, except under CI=true, where they fail.
+Without nginx, openssl or systemd-analyze these tests are skipped, except under
+CI=true, where they fail.
 """
 
 import asyncio
@@ -528,7 +529,7 @@ def test_both_services_run_hardened_with_only_the_data_directory_writable():
 def units_here(tmp_path) -> Path:
     """The units in a directory of their own, ExecStart pointing at our venv."""
     if not shutil.which("systemd-analyze"):
-        pytest.skip("systemd-analyze is not installed")
+        _missing("systemd-analyze (apt-get install systemd)")
     # verify checks that ExecStart's program exists: point /srv's venv at ours.
     for path in UNITS.iterdir():
         text = path.read_text().replace("/srv/chatsite/.venv/bin/", f"{VENV_BIN}/")

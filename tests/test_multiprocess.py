@@ -3,25 +3,25 @@
 Two real server processes share the test database, Redis and the test upstream;
 clients are real websocket clients with a real session cookie. A reply runs in the
 process whose socket asked for it, so "the run lives on A" below is exact.
+
+Every test runs on both Redis channel layers (the core one, and pub/sub), unless
+`@on_layers(...)` names the ones it is about.
 """
 
 import asyncio
 import json
-import os
-import urllib.error
 import urllib.request
 import uuid
 
 import pytest
+import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
 from chat.models import Message
-from chat.offsets import apply_delta, apply_snapshot
 from tests.servers import SiteServer, Tab, full_text, site_env
 from tests.services import (  # noqa: F401 (fixtures)
     postgres_url,
@@ -34,24 +34,54 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 CHECKPOINT_S = 0.3
 REAP_AFTER_S = 2.0
 
+CORE = "channels_redis.core.RedisChannelLayer"
+PUBSUB = "channels_redis.pubsub.RedisPubSubChannelLayer"
+LAYERS = {CORE: "core layer", PUBSUB: "pubsub layer"}
+
+
+def on_layers(*backends: str):
+    """Run a test on these channel layers only (without it: on every layer)."""
+    return pytest.mark.layers(*backends)
+
+
+def pytest_generate_tests(metafunc):
+    if "layer" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("layers")
+        backends = marker.args if marker else tuple(LAYERS)
+        metafunc.parametrize(
+            "layer",
+            backends,
+            ids=[LAYERS[backend] for backend in backends],
+            indirect=True,
+            scope="module",
+        )
+
+
+@pytest.fixture(scope="module")
+def layer(request) -> str:
+    """The channel layer class of the servers (parametrized above)."""
+    return request.param
+
 
 @pytest.fixture(scope="module")
 def servers(
+    layer,
     django_db_setup,
     postgres_url,  # noqa: F811
     redis_url,  # noqa: F811
     upstream,
     tmp_path_factory,
 ):
+    prefix = f"multiprocess{uuid.uuid4().hex[:8]}"
     env = site_env(
         upstream_url=upstream.base_url,
         # The same key as this process: the session's auth hash is signed with it.
         SECRET_KEY=settings.SECRET_KEY,
         DATABASE_URL=url_of_the_test_database(postgres_url),
         REDIS_URL=redis_url,
-        CHANNEL_LAYER_BACKEND=os.environ.get(
-            "CHANNEL_LAYER_BACKEND", "channels_redis.core.RedisChannelLayer"
-        ),
+        CHANNEL_LAYER_BACKEND=layer,
+        CHANNEL_LAYER_PREFIX=prefix,
+        CACHE_KEY_PREFIX=prefix,
         CHAT_REQUEST_TIMEOUT_S=10,
         CHAT_FLUSH_MS=20,
         CHAT_HEARTBEAT_S=1,
@@ -73,13 +103,19 @@ def servers(
 
 
 @pytest.fixture
-def cluster(servers, upstream):
-    """Both servers up (a test may have killed one), the upstream unscripted."""
+def cluster(servers, upstream, layer, settings):
+    """Both servers up (a test may have killed one), the upstream unscripted, and
+    this process on their channel layer (a management command sends on it)."""
     for server in servers:
         if not server.alive():
             server.start()
             server.wait_healthy()
     upstream.reset()
+    hosts = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    prefix = servers[0].env["CHANNEL_LAYER_PREFIX"]
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": layer, "CONFIG": {"hosts": hosts, "prefix": prefix}}
+    }
     return servers
 
 
@@ -297,42 +333,87 @@ async def test_a_killed_process_loses_at_most_a_checkpoint_and_its_reply_is_reap
     assert (await on_b.until("reply.done"))["status"] == "stopped"
 
 
-async def test_a_burst_beyond_the_layers_capacity_is_repaired_by_resync(
-    redis_url,  # noqa: F811
-    settings,
-):
-    """The core Redis layer drops what exceeds capacity; offsets reveal the hole."""
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": redis_url, "socket_timeout": 30}],
-                "capacity": 10,
-                "prefix": f"burst{uuid.uuid4().hex[:8]}",
-            },
-        }
-    }
-    layer = get_channel_layer()
-    reader = await layer.new_channel()
-    await layer.group_add("chat.conversation.burst", reader)
-    chunks = [f"word{i} " for i in range(50)]
-    offset = 0
-    for chunk in chunks:  # nobody reads meanwhile: a burst
-        event = {"type": "reply.delta", "message_id": 1, "offset": offset}
-        await layer.group_send("chat.conversation.burst", {**event, "text": chunk})
-        offset += len(chunk)
+SMALL_CAPACITY = 4
 
-    text, gaps = "", 0
-    for _ in range(10):
-        event = await asyncio.wait_for(layer.receive(reader), 5)
-        text, gap = apply_delta(text, event["offset"], event["text"])
-        gaps += gap
-    final = "".join(chunks)
-    assert gaps or len(text) < len(final), "the layer dropped part of the burst"
-    # A resync answers with the run's text so far: the client ends exact.
-    assert apply_snapshot(text, final) == final
-    await layer.group_discard("chat.conversation.burst", reader)
-    await layer.flush()
+
+@pytest.fixture
+def small_capacity_server(servers, tmp_path):
+    """A third server process whose layer keeps at most SMALL_CAPACITY unread
+    messages for a process and drops what comes beyond."""
+    env = {**servers[0].env, "CHANNEL_LAYER_CAPACITY": str(SMALL_CAPACITY)}
+    server = SiteServer("small", env, tmp_path)
+    server.start()
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        server.stop()
+
+
+@on_layers(CORE)
+async def test_deltas_the_core_layer_drops_for_a_stalled_process_are_resynced(
+    cluster, small_capacity_server, alice, conversation, tabs
+):
+    _, b = cluster
+    on_run = await tabs(small_capacity_server, alice, conversation.pk)
+    behind = await tabs(b, alice, conversation.pk)
+    await on_run.send(type="send", content="!tokens 300 !delay 10")
+    message_id = (await on_run.until("reply.start"))["message_id"]
+    await behind.until("reply.delta", message_id=message_id)
+
+    # b reads nothing while stopped: the run's layer queues SMALL_CAPACITY
+    # frames for it and drops the rest of the deltas, which go on meanwhile.
+    with b.stopped():
+        for _ in range(3 * SMALL_CAPACITY):
+            await on_run.until("reply.delta", message_id=message_id)
+    done = await behind.until("reply.done", timeout=30, message_id=message_id)
+
+    message = await stored(message_id)
+    assert done["status"] == message.status == "complete"
+    # The client saw a delta past its text, asked for a resync, and the run's
+    # snapshot filled the hole.
+    assert behind.resyncs >= 1
+    assert any(e["type"] == "reply.snapshot" for e in behind.events)
+    assert behind.text(message_id) == message.content == full_text(300)
+
+
+@on_layers(PUBSUB)
+async def test_a_finished_reply_leaves_no_redis_subscription_for_its_run(
+    cluster,
+    alice,
+    conversation,
+    tabs,
+    redis_url,  # noqa: F811
+):
+    a, _ = cluster
+    tab = await tabs(a, alice, conversation.pk)
+    await tab.send(type="send", content="!tokens 40 !delay 10")
+    message_id = (await tab.until("reply.start"))["message_id"]
+    await tab.until("reply.delta", message_id=message_id)
+    run_channel = (await stored(message_id)).run_channel
+    client = aioredis.from_url(redis_url)
+    try:
+        # While it runs, the run listens on its channel (stop, snapshot requests).
+        assert await subscribers(client, run_channel) == 1
+
+        await tab.until("reply.done", message_id=message_id)
+
+        # The run forgets its channel after `done` goes out, and nothing tells
+        # anyone when: there is no event to await, so poll Redis, bounded.
+        try:
+            async with asyncio.timeout(5):
+                while await subscribers(client, run_channel):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            pytest.fail(f"{run_channel} is still subscribed after the reply ended")
+    finally:
+        await client.aclose()
+
+
+async def subscribers(client, channel: str) -> int:
+    """How many Redis connections subscribe to this pub/sub channel."""
+    [(_, count)] = await client.pubsub_numsub(channel)
+    return count
 
 
 def test_health_answers_through_a_real_server(cluster):

@@ -3,13 +3,13 @@
 import re
 
 import pytest
-from playwright.sync_api import expect
 
 from tests.browser.conftest import (
     PASSWORD,
     REPLIES,
     ask,
     client_text,
+    expect,
     new_chat,
     screenshot,
     send,

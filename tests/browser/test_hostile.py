@@ -1,9 +1,8 @@
 """Hostile model output renders in the browser as inert content."""
 
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.conftest import REPLIES, ask, new_chat
+from tests.browser.conftest import REPLIES, ask, expect, new_chat
 from tests.hostile_corpus import HOSTILE_CASES
 
 pytestmark = pytest.mark.browser

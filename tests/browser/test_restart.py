@@ -1,9 +1,14 @@
 """The server goes away mid-conversation and comes back on the same port."""
 
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.conftest import ask, new_chat, screenshot, wait_connected
+from tests.browser.conftest import (
+    ask,
+    expect,
+    new_chat,
+    screenshot,
+    wait_connected,
+)
 from tests.servers import SiteServer
 
 pytestmark = pytest.mark.browser
