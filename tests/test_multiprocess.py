@@ -425,3 +425,8 @@ def test_health_answers_through_a_real_server(cluster):
         body = json.load(response)
     assert body["status"] == "ok"
     assert body["checks"]["database"]["ok"] and body["checks"]["channel_layer"]["ok"]
+
+
+def test_the_servers_start_without_a_deprecation_warning(cluster):
+    for server in cluster:
+        assert "DeprecationWarning" not in server.log.read_text(), server.log_tail()
