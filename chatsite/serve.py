@@ -1,9 +1,11 @@
 """Serve the site: `python -m chatsite.serve [--host H] [--port P]`.
 
 The one place that picks the ASGI server and its options. uvicorn on uvloop with
-httptools and the `websockets` implementation measured better than daphne on every
-benchmark figure (bench/README.md): lower added latency, about 40 % less time to
-first token when many replies start together, twice the streams per process.
+httptools measured better than daphne on every benchmark figure (bench/README.md):
+lower added latency, about 40 % less time to first token when many replies start
+together, twice the streams per process. Of its websocket implementations,
+`websockets-sansio` measured as fast as the legacy `websockets` one or faster
+(bench/README.md); uvicorn deprecates the legacy one, with a warning at every start.
 """
 
 import argparse
@@ -23,7 +25,8 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets",
+        # Keepalive pings need uvicorn >= 0.44 here (pyproject.toml pins it).
+        ws="websockets-sansio",
         # Compressing every small delta frame cost more CPU than it saved.
         ws_per_message_deflate=False,
         # Pings keep idle proxies from cutting a socket; below nginx's read timeout.

@@ -173,6 +173,17 @@ class Tab:
     async def send(self, **payload) -> None:
         await self.ws.send(json.dumps(payload))
 
+    async def joined(self) -> None:
+        """Wait until the server has joined this socket to its conversation's group.
+
+        The server accepts a socket before it joins it (it looks the conversation
+        up in between), and handles the socket's requests only once connected: so
+        the answer to a request shows it has joined, and will hear every event.
+        """
+        await self.send(type="tests.joined")
+        await self.until("error", code="unknown_type")
+        self.events.pop()  # the probe's answer, not part of the conversation
+
     async def receive(self, timeout: float = 10) -> dict:
         event = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
         self.events.append(event)

@@ -423,6 +423,7 @@ async def test_a_reply_streams_over_tls_through_nginx_to_two_processes(site, orm
                 open_timeout=10,
             )
             tabs.append(Tab(ws))
+            await tabs[-1].joined()
         sender, other = tabs
         await sender.send(type="send", content="!tokens 40 !delay 10", client_id="t1")
         message_id = (await sender.until("reply.start"))["message_id"]
