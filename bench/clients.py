@@ -7,15 +7,22 @@ into frames (the site coalesces tokens; counting frames would undercount).
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 
 import websockets
 
+_STAMP = re.compile(r"\d+$")
+
 
 class StampReader:
-    """Split stamped text into tokens; latency = receive time - stamp."""
+    """Split stamped text into tokens; latency = receive time - stamp.
+
+    A word may carry Markdown before its stamp (`bench N R md`): the stamp is the
+    digits that end it, and a word without digits is Markdown only.
+    """
 
     __slots__ = ("first_ns", "last_ns", "latencies", "tail", "tokens")
 
@@ -30,9 +37,13 @@ class StampReader:
         parts = (self.tail + text).split(" ")
         self.tail = parts.pop()
         for part in parts:
-            if part:
-                self.latencies.append(now_ns - int(part))
-                self.tokens += 1
+            if not part.isdigit():
+                stamp = _STAMP.search(part)
+                if stamp is None:
+                    continue
+                part = stamp.group()
+            self.latencies.append(now_ns - int(part))
+            self.tokens += 1
         if parts:
             if not self.first_ns:
                 self.first_ns = now_ns
@@ -48,6 +59,7 @@ class Reply:
     message_id: int | None = None
     status: str = ""
     frames: int = 0
+    blocks: int = 0  # reply.blocks frames (live formatting)
     gaps: int = 0
     error: str = ""
 
@@ -122,6 +134,8 @@ class SiteSocket:
                             reply.parts.append(new)
                             reply.length += len(new)
                             reply.stamps.feed(new, now)
+                    elif kind == "reply.blocks":
+                        reply.blocks += 1
                     elif kind == "reply.start":
                         reply.message_id = event["message_id"]
                     elif kind == "reply.done":

@@ -10,8 +10,11 @@ socket, followed by one space (``"1234567890123 "``). ``CLOCK_MONOTONIC`` is sha
 by all processes of one machine, so whoever receives a token knows how long it took.
 
 What to send is taken from the last user message: ``bench N R`` asks for N tokens
-at R tokens/s (R = 0: as fast as the socket takes them). Anything else gets 20
-tokens as fast as possible. Keep-alive is supported (the SDK pools connections).
+at R tokens/s (R = 0: as fast as the socket takes them). ``bench N R md`` weaves
+Markdown between the stamps (a heading, paragraphs, a code block and a table in
+every 100 tokens; no digits in it, so readers still find each stamp as the digits at
+the end of a space-separated word). Anything else gets 20 tokens as fast as
+possible. Keep-alive is supported (the SDK pools connections).
 """
 
 import argparse
@@ -43,13 +46,27 @@ def _frames(model: str, usage: bool):
     return role + tail + "\n\n", token_head, token_tail, finish
 
 
+# Markdown put before the stamp of token i % 100, for `bench N R md`: about six
+# blocks per 100 tokens, as a formatted answer has.
+_MARKDOWN = {
+    0: "\n\n## Part\n\n",
+    30: "\n\n",
+    50: "\n\n```python\n",
+    65: "\n```\n\n| key | value |\n| --- | --- |\n| a | ",
+    70: " |\n| b | ",
+    75: " |\n| c | ",
+    80: " |\n\n",
+}
+_MARKDOWN_JSON = {i: json.dumps(text)[1:-1] for i, text in _MARKDOWN.items()}
+
+
 def _chunk(text: str) -> bytes:
     data = text.encode()
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def parse_directive(body: dict) -> tuple[int, float]:
-    """Return (tokens, tokens per second; 0 = as fast as possible)."""
+def parse_directive(body: dict) -> tuple[int, float, bool]:
+    """Return (tokens, tokens per second (0 = as fast as possible), Markdown?)."""
     content = ""
     for message in body.get("messages") or []:
         if message.get("role") == "user":
@@ -57,14 +74,16 @@ def parse_directive(body: dict) -> tuple[int, float]:
     words = content.split()
     if len(words) >= 3 and words[0] == "bench":
         try:
-            return max(0, int(words[1])), max(0.0, float(words[2]))
+            markdown = words[3:4] == ["md"]
+            return max(0, int(words[1])), max(0.0, float(words[2])), markdown
         except ValueError:
             pass
-    return 20, 0.0
+    return 20, 0.0, False
 
 
 async def stream_reply(writer: asyncio.StreamWriter, body: dict) -> None:
-    tokens, rate = parse_directive(body)
+    tokens, rate, markdown = parse_directive(body)
+    markup = _MARKDOWN_JSON if markdown else {}
     model = str(body.get("model") or "bench")
     usage = bool((body.get("stream_options") or {}).get("include_usage"))
     role, token_head, token_tail, finish = _frames(model, usage)
@@ -79,14 +98,16 @@ async def stream_reply(writer: asyncio.StreamWriter, body: dict) -> None:
             delay = start + i * interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            writer.write(_chunk(token_head + str(monotonic_ns()) + token_tail))
+            prefix = markup.get(i % 100, "")
+            writer.write(_chunk(token_head + prefix + str(monotonic_ns()) + token_tail))
             if writer.transport.get_write_buffer_size() > 65536:
                 await writer.drain()
             if writer.transport.is_closing():
                 return
     else:
         for i in range(tokens):
-            writer.write(_chunk(token_head + str(monotonic_ns()) + token_tail))
+            prefix = markup.get(i % 100, "")
+            writer.write(_chunk(token_head + prefix + str(monotonic_ns()) + token_tail))
             if i % 32 == 31:
                 # Let the socket take it (and other streams run) every 32 tokens.
                 await writer.drain()
