@@ -7,22 +7,15 @@ into frames (the site coalesces tokens; counting frames would undercount).
 
 import asyncio
 import json
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
 
 import websockets
 
-_STAMP = re.compile(r"\d+$")
-
 
 class StampReader:
-    """Split stamped text into tokens; latency = receive time - stamp.
-
-    A word may carry Markdown before its stamp (`bench N R md`): the stamp is the
-    digits that end it, and a word without digits is Markdown only.
-    """
+    """Split stamped text into tokens; latency = receive time - stamp."""
 
     __slots__ = ("first_ns", "last_ns", "latencies", "tail", "tokens")
 
@@ -37,13 +30,9 @@ class StampReader:
         parts = (self.tail + text).split(" ")
         self.tail = parts.pop()
         for part in parts:
-            if not part.isdigit():
-                stamp = _STAMP.search(part)
-                if stamp is None:
-                    continue
-                part = stamp.group()
-            self.latencies.append(now_ns - int(part))
-            self.tokens += 1
+            if part:
+                self.latencies.append(now_ns - int(part))
+                self.tokens += 1
         if parts:
             if not self.first_ns:
                 self.first_ns = now_ns
@@ -101,8 +90,11 @@ class SiteSocket:
         if self.ws is not None:
             await self.ws.close()
 
-    async def reply(self, content: str, within_s: float) -> Reply:
-        """Send a message and read its answer until reply.done (or within_s)."""
+    async def reply(self, content: str, within_s: float, stamped: bool = True) -> Reply:
+        """Send a message and read its answer until reply.done (or within_s).
+
+        `stamped=False`: the answer carries no stamps (`bench N R md`).
+        """
         reply = Reply()
         ws = self.ws
         monotonic_ns = time.monotonic_ns
@@ -133,7 +125,8 @@ class SiteSocket:
                         if new:
                             reply.parts.append(new)
                             reply.length += len(new)
-                            reply.stamps.feed(new, now)
+                            if stamped:
+                                reply.stamps.feed(new, now)
                     elif kind == "reply.blocks":
                         reply.blocks += 1
                     elif kind == "reply.start":

@@ -10,11 +10,12 @@ socket, followed by one space (``"1234567890123 "``). ``CLOCK_MONOTONIC`` is sha
 by all processes of one machine, so whoever receives a token knows how long it took.
 
 What to send is taken from the last user message: ``bench N R`` asks for N tokens
-at R tokens/s (R = 0: as fast as the socket takes them). ``bench N R md`` weaves
-Markdown between the stamps (a heading, paragraphs, a code block and a table in
-every 100 tokens; no digits in it, so readers still find each stamp as the digits at
-the end of a space-separated word). Anything else gets 20 tokens as fast as
-possible. Keep-alive is supported (the SDK pools connections).
+at R tokens/s (R = 0: as fast as the socket takes them). ``bench N R md`` sends a
+Markdown answer instead, for figure 7b: tokens are short words (about 4.5
+characters, as in English text; a stamp is 20, which would overstate the cost of
+rendering per token), with a heading, paragraphs, a code block and a table in every
+100 tokens, and no stamps (count its tokens as N). Anything else gets 20 tokens as
+fast as possible. Keep-alive is supported (the SDK pools connections).
 """
 
 import argparse
@@ -46,8 +47,8 @@ def _frames(model: str, usage: bool):
     return role + tail + "\n\n", token_head, token_tail, finish
 
 
-# Markdown put before the stamp of token i % 100, for `bench N R md`: about six
-# blocks per 100 tokens, as a formatted answer has.
+# `bench N R md`: Markdown put before word i % 100, about six blocks per 100
+# tokens, as a formatted answer has.
 _MARKDOWN = {
     0: "\n\n## Part\n\n",
     30: "\n\n",
@@ -58,6 +59,7 @@ _MARKDOWN = {
     80: " |\n\n",
 }
 _MARKDOWN_JSON = {i: json.dumps(text)[1:-1] for i, text in _MARKDOWN.items()}
+_WORDS = "the rows are read one by one and each value is kept as text".split()
 
 
 def _chunk(text: str) -> bytes:
@@ -83,7 +85,9 @@ def parse_directive(body: dict) -> tuple[int, float, bool]:
 
 async def stream_reply(writer: asyncio.StreamWriter, body: dict) -> None:
     tokens, rate, markdown = parse_directive(body)
-    markup = _MARKDOWN_JSON if markdown else {}
+    if markdown:
+        await stream_markdown(writer, body, tokens, rate)
+        return
     model = str(body.get("model") or "bench")
     usage = bool((body.get("stream_options") or {}).get("include_usage"))
     role, token_head, token_tail, finish = _frames(model, usage)
@@ -98,22 +102,26 @@ async def stream_reply(writer: asyncio.StreamWriter, body: dict) -> None:
             delay = start + i * interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            prefix = markup.get(i % 100, "")
-            writer.write(_chunk(token_head + prefix + str(monotonic_ns()) + token_tail))
+            writer.write(_chunk(token_head + str(monotonic_ns()) + token_tail))
             if writer.transport.get_write_buffer_size() > 65536:
                 await writer.drain()
             if writer.transport.is_closing():
                 return
     else:
         for i in range(tokens):
-            prefix = markup.get(i % 100, "")
-            writer.write(_chunk(token_head + prefix + str(monotonic_ns()) + token_tail))
+            writer.write(_chunk(token_head + str(monotonic_ns()) + token_tail))
             if i % 32 == 31:
                 # Let the socket take it (and other streams run) every 32 tokens.
                 await writer.drain()
                 await asyncio.sleep(0)
             if writer.transport.is_closing():
                 return
+    writer.write(_chunk(_ending(finish, model, usage, tokens)) + b"0\r\n\r\n")
+    await writer.drain()
+
+
+def _ending(finish: str, model: str, usage: bool, tokens: int) -> str:
+    """The finish chunk, the usage chunk when asked for, and [DONE]."""
     tail = finish
     if usage:
         counts = {"prompt_tokens": 1, "completion_tokens": tokens}
@@ -122,8 +130,29 @@ async def stream_reply(writer: asyncio.StreamWriter, body: dict) -> None:
             "data: {" + _BASE + model + '","choices":[],"usage":'
             f"{json.dumps(counts)}}}\n\n"
         )
-    tail += "data: [DONE]\n\n"
-    writer.write(_chunk(tail) + b"0\r\n\r\n")
+    return tail + "data: [DONE]\n\n"
+
+
+async def stream_markdown(
+    writer: asyncio.StreamWriter, body: dict, tokens: int, rate: float
+) -> None:
+    """`bench N R md`: the Markdown answer, N word tokens at R tokens/s."""
+    model = str(body.get("model") or "bench")
+    usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    role, token_head, token_tail, finish = _frames(model, usage)
+    token_tail = token_tail[1:]  # the template's space ends a stamp; words bring theirs
+    writer.write(HEAD + _chunk(role))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for i in range(tokens):
+        if rate > 0 and (delay := start + i / rate - loop.time()) > 0:
+            await asyncio.sleep(delay)
+        word = _MARKDOWN_JSON.get(i % 100, "") + _WORDS[i % len(_WORDS)] + " "
+        writer.write(_chunk(token_head + word + token_tail))
+        await writer.drain()
+        if writer.transport.is_closing():
+            return
+    writer.write(_chunk(_ending(finish, model, usage, tokens)) + b"0\r\n\r\n")
     await writer.drain()
 
 
