@@ -48,6 +48,7 @@ class Reply:
     message_id: int | None = None
     status: str = ""
     frames: int = 0
+    blocks: int = 0  # reply.blocks frames (live formatting)
     gaps: int = 0
     error: str = ""
 
@@ -89,8 +90,11 @@ class SiteSocket:
         if self.ws is not None:
             await self.ws.close()
 
-    async def reply(self, content: str, within_s: float) -> Reply:
-        """Send a message and read its answer until reply.done (or within_s)."""
+    async def reply(self, content: str, within_s: float, stamped: bool = True) -> Reply:
+        """Send a message and read its answer until reply.done (or within_s).
+
+        `stamped=False`: the answer carries no stamps (`bench N R md`).
+        """
         reply = Reply()
         ws = self.ws
         monotonic_ns = time.monotonic_ns
@@ -121,7 +125,10 @@ class SiteSocket:
                         if new:
                             reply.parts.append(new)
                             reply.length += len(new)
-                            reply.stamps.feed(new, now)
+                            if stamped:
+                                reply.stamps.feed(new, now)
+                    elif kind == "reply.blocks":
+                        reply.blocks += 1
                     elif kind == "reply.start":
                         reply.message_id = event["message_id"]
                     elif kind == "reply.done":

@@ -73,6 +73,7 @@ class Sizes:
     stagger_s: float
     page_gets: int
     step_budget_s: float  # wall-time budget for one ladder of steps
+    live_rounds: int  # figure 7b: interleaved rounds of each server
 
 
 FULL = Sizes(
@@ -89,6 +90,7 @@ FULL = Sizes(
     stagger_s=1.0,
     page_gets=20,
     step_budget_s=150,
+    live_rounds=3,
 )
 QUICK = Sizes(
     latency_tokens=60,
@@ -104,6 +106,7 @@ QUICK = Sizes(
     stagger_s=0.3,
     page_gets=5,
     step_budget_s=30,
+    live_rounds=1,
 )
 
 
@@ -154,14 +157,20 @@ class Bench:
         await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
 
     async def site_load(
-        self, sockets, tokens: int, rate: float, stagger_s: float = 0
+        self,
+        sockets,
+        tokens: int,
+        rate: float,
+        stagger_s: float = 0,
+        markdown: bool = False,
     ) -> list[Reply]:
         timeout = tokens / rate + 30 if rate else 60
+        content = f"bench {tokens} {rate:g}" + (" md" if markdown else "")
 
         async def one(i, sock):
             if stagger_s:
                 await asyncio.sleep(stagger_s * i / len(sockets))
-            return await sock.reply(f"bench {tokens} {rate:g}", timeout)
+            return await sock.reply(content, timeout, stamped=not markdown)
 
         return await asyncio.gather(*(one(i, s) for i, s in enumerate(sockets)))
 
@@ -315,14 +324,22 @@ class Bench:
             "ms",
         )
 
-    async def fig7_cpu(self, server: site.Server) -> None:
+    async def cpu_load(
+        self, server: site.Server, markdown: bool = False
+    ) -> tuple[float, list[Reply]]:
+        """Figure 7's load on one server: its CPU seconds and the replies."""
         streams, n = self.sizes.cpu_streams, self.sizes.cpu_tokens
         sockets = await self.open_sockets([server.origin], streams)
         await asyncio.sleep(0.5)
         before = server.cpu_seconds()
-        replies = await self.site_load(sockets, n, 50, stagger_s=0.5)
+        replies = await self.site_load(sockets, n, 50, stagger_s=0.5, markdown=markdown)
         after = server.cpu_seconds()
         await self.close_sockets(sockets)
+        return after - before, replies
+
+    async def fig7_cpu(self, server: site.Server) -> None:
+        streams, n = self.sizes.cpu_streams, self.sizes.cpu_tokens
+        cpu_s, replies = await self.cpu_load(server)
         tokens = sum(r.stamps.tokens for r in replies)
         cpu_before = time.process_time()
         direct = await self.direct_load(streams, n, 50)
@@ -331,8 +348,8 @@ class Bench:
         res = {
             "streams": streams,
             "tokens": tokens,
-            "server_cpu_s": round(after - before, 3),
-            "site_cpu_s_per_1000": round((after - before) / tokens * 1000, 4),
+            "server_cpu_s": round(cpu_s, 3),
+            "site_cpu_s_per_1000": round(cpu_s / tokens * 1000, 4),
             "direct_sdk_cpu_s_per_1000": round(direct_cpu / direct_tokens * 1000, 4),
         }
         self.results["7_cpu"] = res
@@ -343,6 +360,46 @@ class Bench:
             f"x{res['site_cpu_s_per_1000'] / res['direct_sdk_cpu_s_per_1000']:.1f}",
             "≤ 0.1",
             res["site_cpu_s_per_1000"] <= 0.1,
+            "s",
+        )
+
+    async def fig7b_live_format(self, live: site.Server, plain: site.Server) -> None:
+        """Figure 7's load as Markdown, live formatting on against off, interleaved."""
+        cpu = {"on": 0.0, "off": 0.0}
+        tokens = {"on": 0, "off": 0}
+        blocks = {"on": 0, "off": 0}
+        incomplete = {"on": 0, "off": 0}
+        for _ in range(self.sizes.live_rounds):
+            for name, server in (("off", plain), ("on", live)):
+                cpu_s, replies = await self.cpu_load(server, markdown=True)
+                cpu[name] += cpu_s
+                # Markdown answers carry no stamps: count the tokens asked for.
+                complete = [r for r in replies if r.status == "complete"]
+                tokens[name] += len(complete) * self.sizes.cpu_tokens
+                incomplete[name] += len(replies) - len(complete)
+                blocks[name] += sum(r.blocks for r in replies)
+        per_1000 = {name: cpu[name] / tokens[name] * 1000 for name in cpu}
+        ratio = per_1000["on"] / per_1000["off"]
+        res = {
+            "rounds": self.sizes.live_rounds,
+            "streams": self.sizes.cpu_streams,
+            "tokens": tokens,
+            "blocks_frames": blocks,
+            "replies_not_complete": incomplete,
+            "cpu_s_per_1000_live": round(per_1000["on"], 4),
+            "cpu_s_per_1000_plain": round(per_1000["off"], 4),
+            "ratio": round(ratio, 3),
+        }
+        self.results["7b_live_format_cpu"] = res
+        self.row(
+            "7b server CPU per 1,000 Markdown tokens, live format (off: baseline)",
+            res["cpu_s_per_1000_live"],
+            res["cpu_s_per_1000_plain"],
+            f"x{ratio:.2f}",
+            "≤ x1.25",
+            ratio <= 1.25
+            and blocks["on"] > 0 == blocks["off"]
+            and incomplete == {"on": 0, "off": 0},
             "s",
         )
 
@@ -540,7 +597,7 @@ async def warm_up(bench: Bench, origins: list[str]) -> None:
     await bench.close_sockets(sockets)
 
 
-async def run_all(bench: Bench, only: set[int], long_id: int, empty_id: int) -> None:
+async def run_all(bench: Bench, only: set, long_id: int, empty_id: int) -> None:
     import openai
 
     bench.openai_client = openai.AsyncOpenAI(
@@ -605,6 +662,18 @@ async def run_all(bench: Bench, only: set[int], long_id: int, empty_id: int) -> 
                 )
         finally:
             server.stop()
+
+    if "7b" in only:
+        print("• figure 7b: live formatting on and off, one process each", flush=True)
+        extra = layer_env(bench.layer)
+        (live,) = start_site(bench, 1, {**extra, "CHAT_LIVE_FORMAT": "true"}, "live")
+        (plain,) = start_site(bench, 1, {**extra, "CHAT_LIVE_FORMAT": "false"}, "plain")
+        try:
+            await warm_up(bench, [live.origin, plain.origin])
+            await bench.fig7b_live_format(live, plain)
+        finally:
+            live.stop()
+            plain.stop()
 
     if 6 in only:
         for backend in (PUBSUB, CORE):
@@ -708,7 +777,7 @@ def main(argv=None) -> None:
         "--flush-ms", type=int, help="CHAT_FLUSH_MS for the site (default: its own)"
     )
     parser.add_argument(
-        "--only", help="comma-separated figure numbers (default: all 1-10)"
+        "--only", help="comma-separated figures, e.g. 1,7,7b (default: all 1-10, 7b)"
     )
     parser.add_argument("--tag", default="", help="a label stored with the results")
     parser.add_argument(
@@ -723,7 +792,12 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     use_server_arguments(args)
-    only = {int(x) for x in args.only.split(",")} if args.only else set(range(1, 11))
+    every = {*range(1, 11), "7b"}
+    only = (
+        {int(x) if x.isdigit() else x for x in args.only.split(",")}
+        if args.only
+        else every
+    )
     sizes = QUICK if args.quick else FULL
     if args.site_root:
         site.ROOT = Path(args.site_root).resolve()

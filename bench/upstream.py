@@ -10,8 +10,12 @@ socket, followed by one space (``"1234567890123 "``). ``CLOCK_MONOTONIC`` is sha
 by all processes of one machine, so whoever receives a token knows how long it took.
 
 What to send is taken from the last user message: ``bench N R`` asks for N tokens
-at R tokens/s (R = 0: as fast as the socket takes them). Anything else gets 20
-tokens as fast as possible. Keep-alive is supported (the SDK pools connections).
+at R tokens/s (R = 0: as fast as the socket takes them). ``bench N R md`` sends a
+Markdown answer instead, for figure 7b: tokens are short words (about 4.5
+characters, as in English text; a stamp is 20, which would overstate the cost of
+rendering per token), with a heading, paragraphs, a code block and a table in every
+100 tokens, and no stamps (count its tokens as N). Anything else gets 20 tokens as
+fast as possible. Keep-alive is supported (the SDK pools connections).
 """
 
 import argparse
@@ -43,13 +47,28 @@ def _frames(model: str, usage: bool):
     return role + tail + "\n\n", token_head, token_tail, finish
 
 
+# `bench N R md`: Markdown put before word i % 100, about six blocks per 100
+# tokens, as a formatted answer has.
+_MARKDOWN = {
+    0: "\n\n## Part\n\n",
+    30: "\n\n",
+    50: "\n\n```python\n",
+    65: "\n```\n\n| key | value |\n| --- | --- |\n| a | ",
+    70: " |\n| b | ",
+    75: " |\n| c | ",
+    80: " |\n\n",
+}
+_MARKDOWN_JSON = {i: json.dumps(text)[1:-1] for i, text in _MARKDOWN.items()}
+_WORDS = "the rows are read one by one and each value is kept as text".split()
+
+
 def _chunk(text: str) -> bytes:
     data = text.encode()
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def parse_directive(body: dict) -> tuple[int, float]:
-    """Return (tokens, tokens per second; 0 = as fast as possible)."""
+def parse_directive(body: dict) -> tuple[int, float, bool]:
+    """Return (tokens, tokens per second (0 = as fast as possible), Markdown?)."""
     content = ""
     for message in body.get("messages") or []:
         if message.get("role") == "user":
@@ -57,14 +76,18 @@ def parse_directive(body: dict) -> tuple[int, float]:
     words = content.split()
     if len(words) >= 3 and words[0] == "bench":
         try:
-            return max(0, int(words[1])), max(0.0, float(words[2]))
+            markdown = words[3:4] == ["md"]
+            return max(0, int(words[1])), max(0.0, float(words[2])), markdown
         except ValueError:
             pass
-    return 20, 0.0
+    return 20, 0.0, False
 
 
 async def stream_reply(writer: asyncio.StreamWriter, body: dict) -> None:
-    tokens, rate = parse_directive(body)
+    tokens, rate, markdown = parse_directive(body)
+    if markdown:
+        await stream_markdown(writer, body, tokens, rate)
+        return
     model = str(body.get("model") or "bench")
     usage = bool((body.get("stream_options") or {}).get("include_usage"))
     role, token_head, token_tail, finish = _frames(model, usage)
@@ -93,6 +116,12 @@ async def stream_reply(writer: asyncio.StreamWriter, body: dict) -> None:
                 await asyncio.sleep(0)
             if writer.transport.is_closing():
                 return
+    writer.write(_chunk(_ending(finish, model, usage, tokens)) + b"0\r\n\r\n")
+    await writer.drain()
+
+
+def _ending(finish: str, model: str, usage: bool, tokens: int) -> str:
+    """The finish chunk, the usage chunk when asked for, and [DONE]."""
     tail = finish
     if usage:
         counts = {"prompt_tokens": 1, "completion_tokens": tokens}
@@ -101,8 +130,29 @@ async def stream_reply(writer: asyncio.StreamWriter, body: dict) -> None:
             "data: {" + _BASE + model + '","choices":[],"usage":'
             f"{json.dumps(counts)}}}\n\n"
         )
-    tail += "data: [DONE]\n\n"
-    writer.write(_chunk(tail) + b"0\r\n\r\n")
+    return tail + "data: [DONE]\n\n"
+
+
+async def stream_markdown(
+    writer: asyncio.StreamWriter, body: dict, tokens: int, rate: float
+) -> None:
+    """`bench N R md`: the Markdown answer, N word tokens at R tokens/s."""
+    model = str(body.get("model") or "bench")
+    usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    role, token_head, token_tail, finish = _frames(model, usage)
+    token_tail = token_tail[1:]  # the template's space ends a stamp; words bring theirs
+    writer.write(HEAD + _chunk(role))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for i in range(tokens):
+        if rate > 0 and (delay := start + i / rate - loop.time()) > 0:
+            await asyncio.sleep(delay)
+        word = _MARKDOWN_JSON.get(i % 100, "") + _WORDS[i % len(_WORDS)] + " "
+        writer.write(_chunk(token_head + word + token_tail))
+        await writer.drain()
+        if writer.transport.is_closing():
+            return
+    writer.write(_chunk(_ending(finish, model, usage, tokens)) + b"0\r\n\r\n")
     await writer.drain()
 
 

@@ -248,6 +248,8 @@ CHAT_MAX_RETRIES = envint("CHAT_MAX_RETRIES", 0)
 CHAT_FLUSH_MS = envint("CHAT_FLUSH_MS", 30)
 CHAT_FLUSH_QUIET_MS = envfloat("CHAT_FLUSH_QUIET_MS", 5)
 CHAT_CHECKPOINT_S = envfloat("CHAT_CHECKPOINT_S", 2)
+# Render settled Markdown blocks while an answer streams (reply.blocks frames).
+CHAT_LIVE_FORMAT = envbool("CHAT_LIVE_FORMAT", True)
 CHAT_HEARTBEAT_S = envfloat("CHAT_HEARTBEAT_S", 2)
 # A socket is closed (and the page reconnects) after this long: keep it below
 # CHANNEL_LAYER_GROUP_EXPIRY_S, after which Redis would drop it from its group.

@@ -1,4 +1,4 @@
-"""Markdown a malicious or confused model could write, and one benign rich sample."""
+"""Markdown a malicious or confused model could write, and benign rich samples."""
 
 HOSTILE_CASES: list[tuple[str, str]] = [
     # Raw HTML that runs script.
@@ -125,4 +125,37 @@ print(by_length(["pear", "fig", "banana"]))
 ```
 
 > Both are stable, so equal lengths keep their order.
+"""
+
+# A long answer for live formatting: a heading, a table and two code blocks (one
+# with a blank line inside, one a four-backtick fence holding a three-backtick one).
+LONG_RICH_MARKDOWN = """\
+## Reading a CSV file
+
+Python ships a `csv` module; for most files it is all you need. Each row comes \
+back as a list of strings, and the file must be opened with `newline=""`.
+
+| Approach | Speed | Memory |
+|:---------|:-----:|-------:|
+| `csv.reader` | fast | low |
+| `csv.DictReader` | fast | low |
+| `pandas.read_csv` | fastest on big files | high |
+
+```python
+import csv
+
+with open("data.csv", newline="") as f:
+    for row in csv.reader(f):
+        print(row)
+```
+
+To show a fence inside Markdown, use a longer fence around it:
+
+````markdown
+```python
+print("inside")
+```
+````
+
+That is all: pick the reader that fits the size of the file.
 """

@@ -22,6 +22,7 @@ from django.db import connections
 from django.utils import timezone
 
 from chat.models import Message
+from tests.hostile_corpus import LONG_RICH_MARKDOWN
 from tests.servers import SiteServer, Tab, full_text, site_env
 from tests.services import (  # noqa: F401 (fixtures)
     postgres_url,
@@ -188,6 +189,39 @@ async def test_a_socket_that_reconnects_to_another_process_gets_the_exact_text(
     message = await stored(message_id)
     assert done["status"] == message.status == "complete"
     assert again.text(message_id) == message.content == full_text(150)
+
+
+async def test_a_tab_on_another_process_gets_the_settled_html_live_and_in_snapshots(
+    cluster, alice, conversation, tabs, upstream
+):
+    a, b = cluster
+    upstream.script(text=LONG_RICH_MARKDOWN + "\n" + "More. " * 100, delay=0.02)
+    on_a = await tabs(a, alice, conversation.pk)
+    await on_a.send(type="send", content="csv?")
+    first = await on_a.until("reply.blocks")
+    message_id = first["message_id"]
+
+    # Opened mid-answer on B: the run on A answers its snapshot through the run's
+    # channel, and the blocks settled later reach it through the group.
+    on_b = await tabs(b, alice, conversation.pk)
+    snapshot = await on_b.until("reply.snapshot", message_id=message_id)
+    done = await on_b.until("reply.done", timeout=20, message_id=message_id)
+    await on_a.until("reply.done", timeout=20, message_id=message_id)
+
+    def blocks(tab: Tab, after: int = 0) -> list[dict]:
+        return [
+            e for e in tab.events if e["type"] == "reply.blocks" and e["upto"] > after
+        ]
+
+    upto = snapshot["upto"]
+    assert upto >= first["upto"] and snapshot["html"].startswith(first["html"])
+    assert blocks(on_b, upto) == blocks(on_a, upto) != []
+    preview = "".join(e["html"] for e in blocks(on_a))
+    assert snapshot["html"] + "".join(e["html"] for e in blocks(on_b, upto)) == preview
+    assert "<h2>" in preview and "<table>" in preview
+    assert preview.count('<div class="codehilite"') == 2
+    message = await stored(message_id)
+    assert done["html"] == message.html and message.content == on_b.text(message_id)
 
 
 async def test_a_client_that_misses_a_delta_resyncs_and_recovers(

@@ -193,6 +193,8 @@ async def test_resync_of_a_finished_reply_answers_with_snapshot_and_done(
         "type": "reply.snapshot",
         "message_id": message.pk,
         "text": message.content,
+        "upto": 0,  # nothing settled to preview: reply.done's HTML follows
+        "html": "",
     }
     assert again == done
 

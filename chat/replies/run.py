@@ -34,6 +34,7 @@ from chat.providers import (
 from chat.rendering import render_markdown
 from chat.replies import turns, wire
 from chat.replies.errors import UNEXPECTED_ERROR, WITHHELD_ERROR
+from chat.replies.live import LiveBlocks
 from chat.replies.throttle import Throttle
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,10 @@ class ReplyRun:
         self.watcher: asyncio.Task | None = None  # moderation while streaming
         self.withheld = None  # the moderation verdict that cut this answer off
         self.moderated_len = 0  # how much of the text moderation has passed
+        # Settled Markdown rendered as it streams (reply.blocks).
+        self.blocks = LiveBlocks(
+            self.message_id, self._group_send, enabled=settings.CHAT_LIVE_FORMAT
+        )
 
     def text_so_far(self) -> str:
         return "".join(self.sent) + "".join(self.pending)
@@ -135,7 +140,9 @@ class ReplyRun:
                     self.pump.cancel()
             elif kind == "run.snapshot":
                 # Only text already sent: the deltas after it carry larger offsets.
-                snapshot = wire.snapshot_payload(self.message_id, "".join(self.sent))
+                snapshot = wire.snapshot_payload(
+                    self.message_id, "".join(self.sent), **self.blocks.snapshot()
+                )
                 await wire.send_to(event["reply_to"], snapshot)
 
     async def _pump(self, queue: asyncio.Queue) -> None:
@@ -299,6 +306,7 @@ class ReplyRun:
                 "text": text,
             }
         )
+        self.blocks.sent(text)
 
     async def _checkpoint(self) -> None:
         await database_sync_to_async(turns.store_checkpoint)(
@@ -315,6 +323,7 @@ class ReplyRun:
         ttft_ms: int | None,
         duration_ms: int | None,
     ) -> None:
+        await self.blocks.close()  # no reply.blocks after reply.done
         content = self.text_so_far()
         # A withheld answer is kept for staff, but no page shows it again.
         html = (

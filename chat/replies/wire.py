@@ -73,8 +73,28 @@ def done_payload(message: Message) -> dict:
     }
 
 
-def snapshot_payload(message_id: int, text: str) -> dict:
-    return {"type": "reply.snapshot", "message_id": message_id, "text": text}
+def snapshot_payload(
+    message_id: int, text: str, *, upto: int = 0, html: str = ""
+) -> dict:
+    """All text sent so far; `html` renders its settled blocks, up to `upto`."""
+    return {
+        "type": "reply.snapshot",
+        "message_id": message_id,
+        "text": text,
+        "upto": upto,
+        "html": html,
+    }
+
+
+def blocks_payload(message_id: int, offset: int, upto: int, html: str) -> dict:
+    """Newly settled blocks: the text from `offset` to `upto`, rendered, to append."""
+    return {
+        "type": "reply.blocks",
+        "message_id": message_id,
+        "offset": offset,
+        "upto": upto,
+        "html": html,
+    }
 
 
 async def group_send(conversation_id: int, payload: dict) -> None:

@@ -1,12 +1,14 @@
 /*
  * Frames from the server, applied to the page: stored messages, a reply's start,
- * deltas (the offset rule), snapshots, heartbeats, its place in the queue, its end,
- * errors, and conversation changes (the title).
+ * deltas (the offset rule), settled blocks (server HTML while it streams), snapshots,
+ * heartbeats, its place in the queue, its end, errors, and conversation changes (the
+ * title).
  */
 
 import { els } from "./page.js";
 import { messages, register } from "./message-store.js";
 import {
+  appendSettled,
   appendText,
   buildMessageEl,
   ensureAssistant,
@@ -15,6 +17,7 @@ import {
   part,
   refreshLatest,
   renderText,
+  replaceSettled,
   setModel,
   setStatus,
   showEmptyStateIfNone,
@@ -39,6 +42,9 @@ export function handleFrame(data) {
       break;
     case "reply.delta":
       onDelta(data);
+      break;
+    case "reply.blocks":
+      onBlocks(data);
       break;
     case "reply.snapshot":
       onSnapshot(data);
@@ -138,12 +144,25 @@ function onDelta(data) {
     return;
   }
   if (!result.appended) return;
+  const before = entry.length;
   entry.text = result.state.text;
   entry.length = result.state.length;
   const queue = part(entry, ".message-queue");
   if (queue) queue.hidden = true;
-  appendText(entry, result.appended);
+  appendText(entry, result.appended, before);
   scheduleScroll();
+}
+
+function onBlocks(data) {
+  const id = messageId(data);
+  const offset = toInt(data.offset);
+  const upto = toInt(data.upto);
+  if (id === null || offset === null || upto === null || typeof data.html !== "string") return;
+  const entry = messages.get(id) || ensureAssistant(id, data);
+  if (entry.status !== "streaming") return; // reply.done's HTML already replaced the preview
+  const result = appendSettled(entry, offset, upto, data.html);
+  if (result === "gap") requestResync(id, 1000);
+  else if (result === "appended") scheduleScroll();
 }
 
 function applySnapshotText(entry, text) {
@@ -160,7 +179,10 @@ function onSnapshot(data) {
   const id = messageId(data);
   if (id === null) return;
   const entry = messages.get(id) || ensureAssistant(id, data);
-  if (applySnapshotText(entry, data.text)) scheduleScroll();
+  const settled = entry.status === "streaming" && replaceSettled(entry, toInt(data.upto), data.html);
+  const replaced = applySnapshotText(entry, data.text);
+  if (settled && !replaced) renderText(entry);
+  if (settled || replaced) scheduleScroll();
 }
 
 function onHeartbeat(data) {

@@ -14,10 +14,12 @@
  *                             [data-role] user|assistant|system,
  *                             [data-status] streaming|complete|stopped|failed|interrupted,
  *                             or "pending" for an optimistic user message
+ *   .message-html             the server's sanitized HTML of a finished reply; while a reply
+ *                             streams, its settled blocks (reply.blocks), only ever appended to
  *   .message-text             raw text, set as text only (never HTML); the visible body of user
- *                             messages and of assistant replies while they stream; kept hidden
- *                             under a finished reply as its raw Markdown (for "Copy")
- *   .message-html             the server's sanitized HTML of a finished reply
+ *                             messages and, while a reply streams, its text after the settled
+ *                             blocks (one text node); kept hidden under a finished reply as its
+ *                             raw Markdown
  *   .message-author           the model name on assistant messages
  *   .message-badge            "Stopped" / "Failed" / "Interrupted"
  *   .message-error            error text (.message-error-text) and a Retry button (.retry-btn)

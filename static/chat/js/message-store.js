@@ -2,13 +2,16 @@
 
 import { newState } from "./offsets.js";
 
-/** id -> {id, el, role, status, text, length, html} */
+/**
+ * id -> {id, el, role, status, text, length, html, settledUpto}; while a reply streams,
+ * settledUpto is the code-point offset up to which its settled blocks' HTML is shown.
+ */
 export const messages = new Map();
 
 export function register(el, id, role, status, text) {
   el.dataset.messageId = String(id);
   el.id = "message-" + id;
-  const entry = Object.assign({ id, el, role, status, html: null }, newState(text));
+  const entry = Object.assign({ id, el, role, status, html: null, settledUpto: 0 }, newState(text));
   messages.set(id, entry);
   return entry;
 }

@@ -9,6 +9,7 @@ import { updateBusy } from "./busy.js";
 import { scheduleScroll } from "./scroll.js";
 import { decorate } from "./decorate.js";
 import { formatCount, formatDuration, setTime, toInt } from "./format.js";
+import { dropCodePoints } from "./offsets.js";
 import { announce } from "./notices.js";
 
 const STATUS_LABELS = {
@@ -77,21 +78,65 @@ export function setModel(entry, model) {
   if (author) author.textContent = model;
 }
 
+/* The text element's one text node, if it has exactly that. */
+function tailNode(textEl) {
+  const node = textEl.firstChild;
+  return node && node === textEl.lastChild && node.nodeType === Node.TEXT_NODE ? node : null;
+}
+
+/* Show the text after the settled blocks (all of it when nothing is settled). */
 export function renderText(entry) {
   const textEl = part(entry, ".message-text");
   if (!textEl) return;
-  textEl.textContent = entry.text;
+  const tail = entry.settledUpto ? dropCodePoints(entry.text, entry.settledUpto) : entry.text;
+  const node = tailNode(textEl);
+  if (node) node.data = tail; // text, never HTML
+  else textEl.textContent = tail;
 }
 
-export function appendText(entry, appended) {
+/* Text was added at the end of `entry.text`; `before` is its length until then. */
+export function appendText(entry, appended, before) {
   const textEl = part(entry, ".message-text");
   if (!textEl) return;
-  const node = textEl.firstChild;
-  if (node && node === textEl.lastChild && node.nodeType === Node.TEXT_NODE) {
-    node.appendData(appended); // text, never HTML
-  } else {
-    textEl.textContent = entry.text;
-  }
+  const node = tailNode(textEl);
+  if (node && entry.settledUpto <= before) node.appendData(appended); // text, never HTML
+  else renderText(entry);
+}
+
+/* Parse server HTML into nodes and decorate them, before they join the page. */
+function decoratedNodes(html) {
+  const holder = document.createElement("div");
+  holder.innerHTML = html; // the server's sanitized HTML
+  decorate(holder);
+  return holder.childNodes;
+}
+
+/*
+ * reply.blocks: the blocks settled between `offset` and `upto`, rendered by the server.
+ * Appended after what is shown (never rebuilt), like a delta by offset: a frame this
+ * page already has is skipped; one that starts past it is a gap (the caller resyncs).
+ */
+export function appendSettled(entry, offset, upto, html) {
+  if (upto <= entry.settledUpto) return "old";
+  if (offset !== entry.settledUpto) return "gap";
+  const htmlEl = part(entry, ".message-html");
+  if (!htmlEl) return "old";
+  htmlEl.append(...decoratedNodes(html));
+  htmlEl.hidden = false;
+  entry.settledUpto = upto;
+  renderText(entry);
+  return "appended";
+}
+
+/* A snapshot's settled HTML replaces the preview when it covers more of the text. */
+export function replaceSettled(entry, upto, html) {
+  if (upto === null || upto <= entry.settledUpto || typeof html !== "string") return false;
+  const htmlEl = part(entry, ".message-html");
+  if (!htmlEl) return false;
+  htmlEl.replaceChildren(...decoratedNodes(html));
+  htmlEl.hidden = false;
+  entry.settledUpto = upto;
+  return true;
 }
 
 export function setStatus(entry, status) {
@@ -166,18 +211,27 @@ export function finishReply(entry, ev) {
   if (ev.model) setModel(entry, ev.model);
   const textEl = part(entry, ".message-text");
   const htmlEl = part(entry, ".message-html");
+  // The final HTML is the truth: it replaces the live preview of settled blocks.
+  const previewed = entry.settledUpto > 0;
+  entry.settledUpto = 0;
   if (typeof ev.html === "string" && ev.html.trim() && htmlEl) {
-    if (entry.html !== ev.html) {
+    if (entry.html !== ev.html || previewed) {
       entry.html = ev.html;
-      htmlEl.innerHTML = ev.html; // the server's sanitized HTML: the one place HTML goes in
+      htmlEl.innerHTML = ev.html; // the server's sanitized HTML
       decorate(htmlEl);
     }
     htmlEl.hidden = false;
-    if (textEl) textEl.hidden = true;
+    if (textEl) {
+      textEl.hidden = true;
+      renderText(entry); // the whole raw Markdown again, kept hidden
+    }
   } else {
     // No HTML from the server: nothing to show (or withheld by moderation,
-    // whose text must leave the page).
-    if (htmlEl) htmlEl.hidden = true;
+    // whose text and preview must leave the page).
+    if (htmlEl) {
+      htmlEl.hidden = true;
+      htmlEl.replaceChildren();
+    }
     entry.text = "";
     entry.length = 0;
     if (textEl) {
