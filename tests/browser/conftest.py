@@ -154,7 +154,7 @@ def logged_in_state(browser, live_site, tmp_path_factory):
     page.goto("/accounts/login/")
     page.locator("#id_username").fill(USERNAME)
     page.locator("#id_password").fill(PASSWORD)
-    page.locator("button[type=submit]").click()
+    page.locator(".auth-form button[type=submit]").click()
     page.wait_for_url(f"{live_site.url}/")
     path = tmp_path_factory.mktemp("state") / "alice.json"
     context.storage_state(path=str(path))
