@@ -259,6 +259,8 @@ def screenshot(page, name: str, **options) -> None:
 # -- driving the page -------------------------------------------------------
 
 REPLIES = 'article.message[data-role="assistant"]'
+STREAMING_WITH_TEXT = """reply => reply.dataset.status === 'streaming'
+    && reply.querySelector('.message-text').textContent.length > 0"""
 
 
 def tokens(n: int) -> str:

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import (
     PASSWORD,
     REPLIES,
+    STREAMING_WITH_TEXT,
     ask,
     client_text,
     new_chat,
@@ -19,9 +20,6 @@ from tests.browser.conftest import (
 from tests.hostile_corpus import SAMPLE_RICH_MARKDOWN
 
 pytestmark = pytest.mark.browser
-
-STREAMING_WITH_TEXT = """reply => reply.dataset.status === 'streaming'
-    && reply.querySelector('.message-text').textContent.length > 0"""
 
 
 def test_someone_can_sign_up_log_out_and_log_in_again(contexts, live_site):

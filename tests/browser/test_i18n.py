@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import (
     REPLIES,
+    STREAMING_WITH_TEXT,
     ask,
     new_chat,
     screenshot,
@@ -15,8 +16,6 @@ from tests.browser.conftest import (
 
 pytestmark = pytest.mark.browser
 
-STREAMING_WITH_TEXT = """reply => reply.dataset.status === 'streaming'
-    && reply.querySelector('.message-text').textContent.length > 0"""
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 USER_MESSAGES = 'article.message[data-role="user"]'
