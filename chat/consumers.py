@@ -28,7 +28,7 @@ CLOSE_RECONNECT = 4000
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation_id: int | None = None
     max_age: asyncio.TimerHandle | None = None
-    language: str = settings.LANGUAGE_CODE
+    language: str | None = None
 
     async def connect(self):
         user = self.scope["user"]
@@ -48,9 +48,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.conversation_id = conversation.pk
-        # The person's language, for the errors this socket sends (profile, cookie,
-        # Accept-Language: the page's own rule, chat/i18n.py).
-        self.language = await database_sync_to_async(language_for_scope)(self.scope)
         # Join before asking runs for snapshots, so no delta falls in between.
         await self.channel_layer.group_add(
             wire.group_name_for(self.conversation_id), self.channel_name
@@ -92,6 +89,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.conversation_id is None:
             return
+        if self.language is None:
+            # The person's language (profile, cookie, Accept-Language: the pages'
+            # rule, chat/i18n.py), looked up on the first request rather than in
+            # connect, which must join the group without delay.
+            self.language = await database_sync_to_async(language_for_scope)(self.scope)
         # Errors are worded as they are made, and the history's language sentence
         # (CHAT_ANSWER_IN_USER_LANGUAGE) is read, in this person's language.
         with translation.override(self.language):
