@@ -4,11 +4,15 @@ import asyncio
 import json
 import logging
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
+from django.utils import translation
+from django.utils.translation import gettext
 
 from chat import replies
+from chat.i18n import language_for_scope
 from chat.replies import wire
 from chat.selectors import aconversation_for_user, streaming_replies
 
@@ -24,6 +28,7 @@ CLOSE_RECONNECT = 4000
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation_id: int | None = None
     max_age: asyncio.TimerHandle | None = None
+    language: str | None = None
 
     async def connect(self):
         user = self.scope["user"]
@@ -84,17 +89,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.conversation_id is None:
             return
+        if self.language is None:
+            # The person's language (profile, cookie, Accept-Language: the pages'
+            # rule, chat/i18n.py), looked up on the first request rather than in
+            # connect, which must join the group without delay.
+            self.language = await database_sync_to_async(language_for_scope)(self.scope)
+        # Errors are worded as they are made, and the history's language sentence
+        # (CHAT_ANSWER_IN_USER_LANGUAGE) is read, in this person's language.
+        with translation.override(self.language):
+            await self.handle(text_data)
+
+    async def handle(self, text_data):
         try:
             request = json.loads(text_data) if text_data is not None else None
         except ValueError:
             request = None
         if not isinstance(request, dict):
-            await self.send_error("bad_request", "Messages must be JSON objects.")
+            await self.send_error(
+                "bad_request", gettext("Messages must be JSON objects.")
+            )
             return
         handler = self.handlers.get(request.get("type"))
         if handler is None:
             await self.send_error(
-                "unknown_type", f"Unknown message type {request.get('type')!r}."
+                "unknown_type",
+                gettext("Unknown message type %(type)r.")
+                % {"type": request.get("type")},
             )
             return
         try:
@@ -107,17 +127,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         except Exception:
             logger.exception("Handling %r failed", request.get("type"))
-            await self.send_error("server_error", "That failed on our side. Try again.")
+            await self.send_error(
+                "server_error", gettext("That failed on our side. Try again.")
+            )
 
     async def on_send(self, request):
         content = request.get("content")
         client_id = request.get("client_id")
         if not isinstance(content, str):
-            raise replies.ReplyError("bad_request", "content must be text.")
+            raise replies.ReplyError("bad_request", gettext("content must be text."))
         if client_id is not None and (
             not isinstance(client_id, str) or not 0 < len(client_id) <= 64
         ):
-            raise replies.ReplyError("bad_request", "client_id must be short text.")
+            raise replies.ReplyError(
+                "bad_request", gettext("client_id must be short text.")
+            )
         turn = await replies.start_reply(
             conversation_id=self.conversation_id, content=content, client_id=client_id
         )

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class Conversation(models.Model):
@@ -96,12 +97,12 @@ class Flag(models.Model):
     """A conversation, or one message of it, marked by staff for follow-up."""
 
     class Reason(models.TextChoices):
-        HARMFUL = "harmful", "Harmful or unsafe"
-        INACCURATE = "inaccurate", "Wrong or misleading"
-        BROKEN = "broken", "Broken or failed output"
-        PRIVACY = "privacy", "Personal data"
-        ABUSE = "abuse", "Abuse of the service"
-        OTHER = "other", "Other"
+        HARMFUL = "harmful", _("Harmful or unsafe")
+        INACCURATE = "inaccurate", _("Wrong or misleading")
+        BROKEN = "broken", _("Broken or failed output")
+        PRIVACY = "privacy", _("Personal data")
+        ABUSE = "abuse", _("Abuse of the service")
+        OTHER = "other", _("Other")
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="flags"

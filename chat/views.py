@@ -6,10 +6,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.http import require_POST
+from django.views.i18n import set_language as django_set_language
 
 from chat.forms import RenameForm, SignupForm
+from chat.i18n import page_catalog
 from chat.models import Conversation
+from chat.profiles import profile_for
 from chat.providers import default_model
 from chat.selectors import (
     conversation_for_user,
@@ -45,6 +49,7 @@ def chat_page(request, conversation: Conversation | None, *, show_all=False):
                 "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
                 "model": model_name,
             },
+            "page_catalog": page_catalog(),
         },
     )
 
@@ -99,3 +104,15 @@ def signup(request):
         login(request, user)
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@require_POST
+def set_language(request):
+    """The switcher: Django's cookie and redirect, and the profile when logged in."""
+    response = django_set_language(request)
+    language = request.POST.get("language", "")
+    if translation.check_for_language(language) and request.user.is_authenticated:
+        profile = profile_for(request.user)
+        profile.language = translation.get_supported_language_variant(language)
+        profile.save(update_fields=["language"])
+    return response

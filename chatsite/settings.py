@@ -68,9 +68,13 @@ MIDDLEWARE = [
     "chatsite.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the cookie the switcher sets, else Accept-Language; then, for
+    # someone logged in, the language saved in their profile (chat/i18n.py).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "chat.i18n.ProfileLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -181,7 +185,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# Adding one: README, "How to add a language".
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -243,6 +252,9 @@ OPENAI_BASE_URL = env("OPENAI_BASE_URL")
 CHAT_PROVIDER = env("CHAT_PROVIDER") or ("openai" if OPENAI_API_KEY else "local")
 CHAT_MODEL = env("CHAT_MODEL", "gpt-4o-mini" if CHAT_PROVIDER == "openai" else "")
 CHAT_SYSTEM_PROMPT = env("CHAT_SYSTEM_PROMPT")
+# Add to the system prompt a sentence asking the model to answer in the language
+# the person reads the site in (the model itself is not translated).
+CHAT_ANSWER_IN_USER_LANGUAGE = envbool("CHAT_ANSWER_IN_USER_LANGUAGE", False)
 CHAT_REQUEST_TIMEOUT_S = envfloat("CHAT_REQUEST_TIMEOUT_S", 60)
 CHAT_MAX_RETRIES = envint("CHAT_MAX_RETRIES", 0)
 CHAT_FLUSH_MS = envint("CHAT_FLUSH_MS", 30)

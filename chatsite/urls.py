@@ -18,6 +18,7 @@ urlpatterns = [
         name="conversation_delete",
     ),
     path("accounts/signup/", views.signup, name="signup"),
+    path("language/", views.set_language, name="set_language"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),

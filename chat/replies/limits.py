@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 
 from chat.models import Message
 from chat.replies.errors import ReplyError
@@ -23,5 +25,8 @@ def check_quota(user_id: int) -> None:
     if used >= quota:
         raise ReplyError(
             "quota",
-            f"You have used today's {quota:,} tokens. The quota resets at midnight.",
+            gettext(
+                "You have used today's %(quota)s tokens. The quota resets at midnight."
+            )
+            % {"quota": number_format(quota, force_grouping=True)},
         )

@@ -7,9 +7,11 @@ are sync functions: the run calls them through `database_sync_to_async`.
 
 from dataclasses import dataclass
 
+import regex
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from chat.models import Conversation, Flag, Message
 from chat.providers import default_model
@@ -25,11 +27,35 @@ class Turn:
     new_title: str = ""  # set when this message titled the conversation
 
 
+TITLE_GRAPHEMES = 60
+TITLE_MAX_CHARS = Conversation._meta.get_field("title").max_length
+
+
 def title_from(content: str) -> str:
-    """Title a conversation with the first line of its first message, sans Markdown."""
+    """Title a conversation with the first line of its first message, sans Markdown.
+
+    Cut by grapheme clusters (what a reader sees as one character: an emoji ZWJ
+    sequence, a flag, a letter with its combining marks), never inside one, and
+    within the column's length in code points.
+    """
     first_line = content.strip().splitlines()[0] if content.strip() else ""
     first_line = first_line.lstrip("#>*-+ \t").strip() or first_line
-    return first_line[:60] + ("…" if len(first_line) > 60 else "")
+    graphemes = regex.findall(r"\X", first_line)
+    if len(graphemes) <= TITLE_GRAPHEMES and len(first_line) <= TITLE_MAX_CHARS:
+        return first_line
+    kept, length = [], 0
+    for grapheme in graphemes[:TITLE_GRAPHEMES]:
+        if length + len(grapheme) > TITLE_MAX_CHARS - 1:  # room for the ellipsis
+            break
+        kept.append(grapheme)
+        length += len(grapheme)
+    return "".join(kept) + "…"
+
+
+def answer_language_instruction() -> str:
+    """The sentence CHAT_ANSWER_IN_USER_LANGUAGE adds to the system prompt."""
+    info = translation.get_language_info(translation.get_language() or "en")
+    return f"Answer in {info['name']}, the language the user reads this site in."
 
 
 def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
@@ -39,8 +65,14 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
     text counts; answers that produced nothing are left out.
     """
     history: list[dict] = []
-    if settings.CHAT_SYSTEM_PROMPT:
-        history.append({"role": "system", "content": settings.CHAT_SYSTEM_PROMPT})
+    system_prompt = settings.CHAT_SYSTEM_PROMPT
+    if settings.CHAT_ANSWER_IN_USER_LANGUAGE:
+        # The active language is the person's: the consumer activates it.
+        system_prompt = " ".join(
+            part for part in (system_prompt, answer_language_instruction()) if part
+        )
+    if system_prompt:
+        history.append({"role": "system", "content": system_prompt})
     answered: dict[int, int] = {}  # user message id -> index of its answer
     # Plain tuples of the three columns used: no model instances (and their
     # init signals) per row, and no rendered HTML read for nothing.
@@ -116,7 +148,9 @@ def store_regeneration(
                 pk=message_id, role=Message.Role.ASSISTANT
             ).first()
             if previous is None or previous.reply_to is None:
-                raise ReplyError("not_found", "There is no such answer to regenerate.")
+                raise ReplyError(
+                    "not_found", gettext("There is no such answer to regenerate.")
+                )
             user_message = previous.reply_to
             reply = _create_reply(conversation, user_message, run_channel)
             check_quota(conversation.user_id)

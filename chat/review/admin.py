@@ -6,6 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from chat.review.audit import audit_search
 from chat.review.filters import (
@@ -43,7 +45,7 @@ class ConversationAdmin(ReviewPermissions, ConversationViews, admin.ModelAdmin):
         FlaggedFilter,
     ]
     search_fields = ["title", "user__username"]
-    search_help_text = "Title, username, or words from the messages."
+    search_help_text = _("Title, username, or words from the messages.")
     actions = ["export_markdown", "export_jsonl"]
     list_per_page = 50
 
@@ -63,27 +65,27 @@ class ConversationAdmin(ReviewPermissions, ConversationViews, admin.ModelAdmin):
         # Deleting shows message excerpts on the confirmation page.
         return can_review(request.user) and super().has_delete_permission(request, obj)
 
-    @admin.display(description="Title", ordering="title")
+    @admin.display(description=_("Title"), ordering="title")
     def title_or_number(self, conversation):
         return str(conversation)
 
-    @admin.display(description="Model", ordering="model")
+    @admin.display(description=_("Model"), ordering="model")
     def model_name(self, conversation):
         return conversation.model or "(default)"
 
-    @admin.display(description="Messages", ordering="message_count")
+    @admin.display(description=_("Messages"), ordering="message_count")
     def message_total(self, conversation):
         return conversation.message_count
 
-    @admin.display(description="Tokens", ordering="total_tokens")
+    @admin.display(description=_("Tokens"), ordering="total_tokens")
     def token_total(self, conversation):
         return conversation.total_tokens
 
-    @admin.display(description="Last activity", ordering="updated_at")
+    @admin.display(description=_("Last activity"), ordering="updated_at")
     def last_activity(self, conversation):
         return conversation.updated_at
 
-    @admin.display(description="Problems")
+    @admin.display(description=_("Problems"))
     def badges(self, conversation):
         counts = [
             (getattr(conversation, f"{status}_count"), status.value)
@@ -116,16 +118,16 @@ class FlagAdmin(ReviewPermissions, admin.ModelAdmin):
         # Cleared, never deleted: the queue keeps its history.
         return False
 
-    @admin.display(description="Conversation")
+    @admin.display(description=_("Conversation"))
     def transcript_link(self, flag):
         url = reverse("admin:chat_conversation_change", args=[flag.conversation_id])
         return format_html('<a href="{}">{}</a>', url, flag.conversation)
 
-    @admin.display(description="Flagged")
+    @admin.display(description=_("Flagged"))
     def target(self, flag):
         return f"message {flag.message_id}" if flag.message_id else "conversation"
 
-    @admin.display(description="State", ordering="cleared_at")
+    @admin.display(description=_("State"), ordering="cleared_at")
     def state(self, flag):
         return "open" if flag.is_open else "cleared"
 
@@ -141,10 +143,15 @@ class FlagAdmin(ReviewPermissions, admin.ModelAdmin):
         anchor = f"#message-{flag.message_id}" if flag.message_id else ""
         return HttpResponseRedirect(url + anchor)
 
-    @admin.action(description="Clear the selected flags", permissions=["review"])
+    @admin.action(description=_("Clear the selected flags"), permissions=["review"])
     def clear_flags(self, request, queryset):
         cleared = flags_clear(flags=queryset, by=request.user)
-        self.message_user(request, f"Cleared {cleared} flag(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Cleared %(count)d flag.", "Cleared %(count)d flags.", cleared)
+            % {"count": cleared},
+            messages.SUCCESS,
+        )
 
 
 class AuditEntryAdmin(admin.ModelAdmin):

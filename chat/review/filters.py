@@ -1,6 +1,7 @@
 """The review admin's list filters: by model, message status, flags and activity."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from chat.models import Message
 from chat.review.queries import (
@@ -12,7 +13,7 @@ from chat.review.queries import (
 
 
 class ModelFilter(admin.SimpleListFilter):
-    title = "model"
+    title = _("model")
     parameter_name = "model"
 
     def lookups(self, request, model_admin):
@@ -25,7 +26,7 @@ class ModelFilter(admin.SimpleListFilter):
 
 
 class StatusFilter(admin.SimpleListFilter):
-    title = "message status"
+    title = _("message status")
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
@@ -38,11 +39,15 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 class FlaggedFilter(admin.SimpleListFilter):
-    title = "flagged"
+    title = _("flagged")
     parameter_name = "flagged"
 
     def lookups(self, request, model_admin):
-        return [("open", "Open flags"), ("cleared", "Cleared only"), ("none", "Never")]
+        return [
+            ("open", _("Open flags")),
+            ("cleared", _("Cleared only")),
+            ("none", _("Never")),
+        ]
 
     def queryset(self, request, queryset):
         return filter_by_flag(queryset, state=self.value())
@@ -51,15 +56,15 @@ class FlaggedFilter(admin.SimpleListFilter):
 class LastActivityFilter(admin.DateFieldListFilter):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.title = "last activity"
+        self.title = _("last activity")
 
 
 class FlagStateFilter(admin.SimpleListFilter):
-    title = "state"
+    title = _("state")
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [("open", "Open"), ("cleared", "Cleared")]
+        return [("open", _("Open")), ("cleared", _("Cleared"))]
 
     def queryset(self, request, queryset):
         if self.value() == "open":

@@ -119,9 +119,14 @@ def messages_matching(*, text: str) -> QuerySet[Message]:
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
+        # The English parser finds other forms of a word; words of scripts written
+        # without spaces (Chinese, Japanese) are no tokens of it: contains finds those.
         return Message.objects.annotate(
             document=SearchVector("content", config="english")
-        ).filter(document=SearchQuery(text, config="english", search_type="websearch"))
+        ).filter(
+            Q(document=SearchQuery(text, config="english", search_type="websearch"))
+            | Q(content__icontains=text)
+        )
     return Message.objects.filter(content__icontains=text)
 
 

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from chat.models import AuditEntry, Conversation, Flag
 from chat.review.audit import audit_record
@@ -132,11 +133,11 @@ class ConversationViews:
     def _bulk_name(self) -> str:
         return "conversations-" + timezone.now().strftime("%Y%m%d-%H%M%S")
 
-    @admin.action(description="Export as Markdown", permissions=["review"])
+    @admin.action(description=_("Export as Markdown"), permissions=["review"])
     def export_markdown(self, request, queryset):
         return self._export(request, queryset, fmt="markdown", name=self._bulk_name())
 
-    @admin.action(description="Export as JSON Lines", permissions=["review"])
+    @admin.action(description=_("Export as JSON Lines"), permissions=["review"])
     def export_jsonl(self, request, queryset):
         return self._export(request, queryset, fmt="jsonl", name=self._bulk_name())
 
@@ -152,7 +153,7 @@ class ConversationViews:
             return HttpResponseNotAllowed(["POST"])
         form = FlagForm(request.POST)
         if not form.is_valid():
-            self.message_user(request, "Choose a reason to flag.", messages.ERROR)
+            self.message_user(request, _("Choose a reason to flag."), messages.ERROR)
             return self._back_to(conversation)
         message = None
         if form.cleaned_data["message"]:
@@ -166,7 +167,7 @@ class ConversationViews:
             note=form.cleaned_data["note"],
             by=request.user,
         )
-        self.message_user(request, "Flagged for follow-up.", messages.SUCCESS)
+        self.message_user(request, _("Flagged for follow-up."), messages.SUCCESS)
         return self._back_to(conversation, message and message.pk)
 
     def clear_flag_view(self, request, conversation_id, flag_id):
@@ -175,7 +176,7 @@ class ConversationViews:
             return HttpResponseNotAllowed(["POST"])
         flag = get_object_or_404(conversation.flags, pk=flag_id)
         flags_clear(flags=Flag.objects.filter(pk=flag.pk), by=request.user)
-        self.message_user(request, "Flag cleared.", messages.SUCCESS)
+        self.message_user(request, _("Flag cleared."), messages.SUCCESS)
         return self._back_to(conversation, flag.message_id)
 
     def usage_view(self, request):
@@ -184,7 +185,7 @@ class ConversationViews:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Token usage, last {USAGE_DAYS} days",
+            "title": _("Token usage, last %(days)d days") % {"days": USAGE_DAYS},
             "usage": usage_by_user_and_day(),
         }
         return TemplateResponse(request, "admin/chat/conversation/usage.html", context)

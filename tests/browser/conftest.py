@@ -163,7 +163,7 @@ def logged_in_state(browser, live_site, tmp_path_factory):
     page.goto("/accounts/login/")
     page.locator("#id_username").fill(USERNAME)
     page.locator("#id_password").fill(PASSWORD)
-    page.locator("button[type=submit]").click()
+    page.locator(".auth-form button[type=submit]").click()
     page.wait_for_url(f"{live_site.url}/")
     path = tmp_path_factory.mktemp("state") / "alice.json"
     context.storage_state(path=str(path))
@@ -268,6 +268,8 @@ def screenshot(page, name: str, **options) -> None:
 # -- driving the page -------------------------------------------------------
 
 REPLIES = 'article.message[data-role="assistant"]'
+STREAMING_WITH_TEXT = """reply => reply.dataset.status === 'streaming'
+    && reply.querySelector('.message-text').textContent.length > 0"""
 
 
 def tokens(n: int) -> str:

@@ -7,6 +7,7 @@ import pytest
 from tests.browser.conftest import (
     PASSWORD,
     REPLIES,
+    STREAMING_WITH_TEXT,
     ask,
     client_text,
     expect,

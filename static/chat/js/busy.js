@@ -7,6 +7,7 @@ import { els } from "./page.js";
 import { isBusy, streamingEntries } from "./message-store.js";
 import { sendFrame } from "./socket.js";
 import { announce } from "./notices.js";
+import { gettext } from "./i18n.js";
 
 const pendingStops = new Set(); // stops asked for while the socket was down
 let stopTimer = null;
@@ -43,7 +44,7 @@ export function resetStopButton() {
   if (!els.stop) return;
   els.stop.disabled = false;
   els.stop.classList.remove("is-stopping");
-  els.stop.setAttribute("aria-label", "Stop generating");
+  els.stop.setAttribute("aria-label", gettext("Stop generating"));
 }
 
 export function stopReply() {
@@ -55,9 +56,9 @@ export function stopReply() {
   if (els.stop) {
     els.stop.disabled = true;
     els.stop.classList.add("is-stopping");
-    els.stop.setAttribute("aria-label", "Stopping…");
+    els.stop.setAttribute("aria-label", gettext("Stopping…"));
   }
-  announce("Stopping…");
+  announce(gettext("Stopping…"));
   clearTimeout(stopTimer);
   stopTimer = setTimeout(() => {
     if (isBusy()) resetStopButton();

@@ -1,6 +1,7 @@
 /* Copying text, and the button that says it worked. */
 
 import { announce } from "./notices.js";
+import { gettext } from "./i18n.js";
 
 async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {
@@ -46,6 +47,6 @@ function flashButton(button, text) {
 /* Copy `text`; `button` flashes "Copied" (or "Copy failed") and the result is read out. */
 export async function copyWithButton(button, text) {
   const ok = await copyText(text);
-  flashButton(button, ok ? "Copied" : "Copy failed");
-  if (ok) announce("Copied to clipboard");
+  flashButton(button, ok ? gettext("Copied") : gettext("Copy failed"));
+  if (ok) announce(gettext("Copied to clipboard"));
 }

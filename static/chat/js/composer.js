@@ -1,5 +1,6 @@
 /*
- * The composer (#composer): Enter sends, Shift+Enter breaks the line, the box grows
+ * The composer (#composer): Enter sends (never while an input method composes),
+ * Shift+Enter breaks the line, the box grows
  * with its text, a count shows near the limit, and the example prompts fill it. On
  * the page without a conversation, sending starts a new chat first.
  */
@@ -13,6 +14,7 @@ import { announce, hideBanner, showBanner } from "./notices.js";
 import { moveConversationToTop } from "./sidebar.js";
 import { codePointLength } from "./offsets.js";
 import { formatCount } from "./format.js";
+import { gettext, interpolate } from "./i18n.js";
 
 function autosize() {
   const area = els.input;
@@ -60,13 +62,15 @@ function submitComposer() {
   const length = codePointLength(content);
   if (maxChars && length > maxChars) {
     showBanner(
-      "Your message is too long: " + formatCount(length) + " characters, the limit is " +
-        formatCount(maxChars) + "."
+      interpolate(gettext("Your message is too long: %(length)s characters, the limit is %(limit)s."), {
+        length: formatCount(length),
+        limit: formatCount(maxChars),
+      })
     );
     return;
   }
   if (isBusy()) {
-    showBanner("An answer is still being written. Wait for it, or stop it with Esc.");
+    showBanner(gettext("An answer is still being written. Wait for it, or stop it with Esc."));
     return;
   }
   if (conversationId === null) {
@@ -74,14 +78,14 @@ function submitComposer() {
     return;
   }
   if (isFatal()) {
-    showBanner("Not connected to this conversation, so the message wasn't sent.");
+    showBanner(gettext("Not connected to this conversation, so the message wasn't sent."));
     return;
   }
   hideBanner();
   queueSend(content, newClientId(), false);
   setComposerText("");
   moveConversationToTop(conversationId);
-  if (!isOpen()) announce("Message queued until the connection is back");
+  if (!isOpen()) announce(gettext("Message queued until the connection is back"));
 }
 
 /* Create the conversation, then open its page, which sends the stored message. */
@@ -108,8 +112,35 @@ async function startConversation(content) {
     throw new Error("HTTP " + response.status);
   } catch (err) {
     setStartingConversation(false);
-    showBanner("Couldn't start a new chat. Check your connection and try again.");
+    showBanner(gettext("Couldn't start a new chat. Check your connection and try again."));
   }
+}
+
+/*
+ * Input methods (Chinese, Japanese, Korean, ...): the Enter that picks a candidate
+ * must not send. While a composition is open the keydown says so (isComposing, or
+ * keyCode 229 in browsers that report it), and compositionstart/compositionend
+ * bracket it. Safari fires compositionend *before* the Enter's keydown, in the same
+ * task: so an Enter in the task that ended a composition belongs to it too.
+ */
+let composing = false;
+let compositionJustEnded = false;
+
+function watchComposition(input) {
+  input.addEventListener("compositionstart", () => {
+    composing = true;
+  });
+  input.addEventListener("compositionend", () => {
+    composing = false;
+    compositionJustEnded = true;
+    setTimeout(() => {
+      compositionJustEnded = false;
+    }, 0);
+  });
+}
+
+function isComposing(e) {
+  return composing || compositionJustEnded || e.isComposing || e.keyCode === 229;
 }
 
 export function initComposer() {
@@ -118,8 +149,9 @@ export function initComposer() {
       e.preventDefault();
       submitComposer();
     });
+    watchComposition(els.input);
     els.input.addEventListener("keydown", (e) => {
-      if (e.key !== "Enter" || e.shiftKey || e.altKey || e.isComposing || e.keyCode === 229) return;
+      if (e.key !== "Enter" || e.shiftKey || e.altKey || isComposing(e)) return;
       e.preventDefault();
       submitComposer();
     });

@@ -4,6 +4,8 @@
  * site a new tab. Safe to run twice on the same HTML.
  */
 
+import { gettext, interpolate } from "./i18n.js";
+
 export function decorate(root) {
   for (const block of root.querySelectorAll("div.codehilite")) {
     if (block.querySelector(":scope > .code-header")) continue;
@@ -12,12 +14,15 @@ export function decorate(root) {
     header.className = "code-header";
     const label = document.createElement("span");
     label.className = "code-lang";
-    label.textContent = language || "code";
+    label.textContent = language || gettext("code");
     const button = document.createElement("button");
     button.type = "button";
     button.className = "action-btn code-copy"; // styled like the answer's own actions
-    button.textContent = "Copy";
-    button.setAttribute("aria-label", language ? "Copy " + language + " code" : "Copy code");
+    button.textContent = gettext("Copy");
+    button.setAttribute(
+      "aria-label",
+      language ? interpolate(gettext("Copy %(language)s code"), { language }) : gettext("Copy code")
+    );
     header.append(label, button);
     block.prepend(header);
     const pre = block.querySelector("pre");
@@ -30,7 +35,7 @@ export function decorate(root) {
     wrap.className = "table-wrap";
     wrap.tabIndex = 0;
     wrap.setAttribute("role", "region");
-    wrap.setAttribute("aria-label", "Table");
+    wrap.setAttribute("aria-label", gettext("Table"));
     table.before(wrap);
     wrap.append(table);
   }

@@ -29,8 +29,9 @@ import { restoreToComposer } from "./composer.js";
 import { applyTitle } from "./title.js";
 import { resetStopButton, updateBusy } from "./busy.js";
 import { scheduleScroll } from "./scroll.js";
-import { setTime, toInt } from "./format.js";
+import { formatCount, setTime, toInt } from "./format.js";
 import { announce, showBanner } from "./notices.js";
+import { gettext, interpolate } from "./i18n.js";
 
 export function handleFrame(data) {
   switch (data.type) {
@@ -130,7 +131,7 @@ function onReplyStart(data) {
   if (data.model) setModel(entry, data.model);
   if (data.created_at) setTime(part(entry, ".message-time"), data.created_at);
   updateBusy();
-  announce("Answering…");
+  announce(gettext("Answering…"));
 }
 
 function onDelta(data) {
@@ -205,7 +206,9 @@ function onQueued(data) {
   const queue = part(entry, ".message-queue");
   if (!queue || entry.status !== "streaming" || entry.length > 0) return;
   const position = toInt(data.position);
-  queue.textContent = position ? "Waiting in line (position " + position + ")…" : "Waiting in line…";
+  queue.textContent = position
+    ? interpolate(gettext("Waiting in line (position %(position)s)…"), { position: formatCount(position) })
+    : gettext("Waiting in line…");
   queue.hidden = false;
 }
 
@@ -217,7 +220,7 @@ function onDone(data) {
 }
 
 function onError(data) {
-  const text = data.message || "Something went wrong.";
+  const text = data.message || gettext("Something went wrong.");
   const id = messageId(data);
   // An error that answers a send: take the optimistic message back and
   // hand its text back to the composer.

@@ -7,14 +7,15 @@ import { copyWithButton } from "./clipboard.js";
 import { hideBanner, showBanner } from "./notices.js";
 import { followLatest } from "./scroll.js";
 import { toInt } from "./format.js";
+import { gettext } from "./i18n.js";
 
 function regenerate(id, button) {
   if (isBusy()) {
-    showBanner("An answer is still being written. Wait for it, or stop it with Esc.");
+    showBanner(gettext("An answer is still being written. Wait for it, or stop it with Esc."));
     return;
   }
   if (!sendFrame({ type: "regenerate", message_id: id })) {
-    showBanner("Not connected right now. Try again in a moment.");
+    showBanner(gettext("Not connected right now. Try again in a moment."));
     return;
   }
   hideBanner();

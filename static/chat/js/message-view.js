@@ -11,15 +11,16 @@ import { decorate } from "./decorate.js";
 import { formatCount, formatDuration, setTime, toInt } from "./format.js";
 import { dropCodePoints } from "./offsets.js";
 import { announce } from "./notices.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const STATUS_LABELS = {
-  stopped: "Stopped",
-  failed: "Failed",
-  interrupted: "Interrupted",
+  stopped: gettext("Stopped"),
+  failed: gettext("Failed"),
+  interrupted: gettext("Interrupted"),
 };
 const ERROR_DEFAULTS = {
-  failed: "Something went wrong while answering.",
-  interrupted: "The answer was interrupted.",
+  failed: gettext("Something went wrong while answering."),
+  interrupted: gettext("The answer was interrupted."),
 };
 
 export function buildMessageEl(role, status) {
@@ -32,7 +33,10 @@ export function buildMessageEl(role, status) {
     for (const part of el.querySelectorAll("[data-assistant-only]")) part.remove();
   }
   const author = el.querySelector(".message-author");
-  if (author) author.textContent = role === "user" ? "You" : role === "system" ? "System" : cfg.model || "Assistant";
+  if (author) {
+    author.textContent =
+      role === "user" ? gettext("You") : role === "system" ? gettext("System") : cfg.model || gettext("Assistant");
+  }
   setTime(el.querySelector(".message-time"), new Date().toISOString());
   return el;
 }
@@ -165,15 +169,22 @@ function renderStats(entry) {
   const items = [];
   if (promptTokens !== null || completionTokens !== null) {
     items.push([
-      formatCount(promptTokens) + " → " + formatCount(completionTokens) + " tokens",
-      "Prompt tokens → completion tokens",
+      interpolate(gettext("%(prompt)s → %(completion)s tokens"), {
+        prompt: formatCount(promptTokens),
+        completion: formatCount(completionTokens),
+      }),
+      gettext("Prompt tokens → completion tokens"),
       "stat-tokens",
     ]);
   }
   if (ttft !== null) {
-    items.push([formatDuration(ttft) + " to first token", "Time to first token", "stat-ttft"]);
+    items.push([
+      interpolate(gettext("%(duration)s to first token"), { duration: formatDuration(ttft) }),
+      gettext("Time to first token"),
+      "stat-ttft",
+    ]);
   }
-  if (duration !== null) items.push([formatDuration(duration), "Total time", "stat-duration"]);
+  if (duration !== null) items.push([formatDuration(duration), gettext("Total time"), "stat-duration"]);
   stats.replaceChildren(
     ...items.map(([text, title, cls]) => {
       const span = document.createElement("span");
@@ -197,7 +208,7 @@ function setError(entry, status, error) {
   box.hidden = !show;
   if (show) {
     const textEl = box.querySelector(".message-error-text");
-    if (textEl) textEl.textContent = error || ERROR_DEFAULTS[status];
+    if (textEl) textEl.textContent = error ? gettext(error) : ERROR_DEFAULTS[status];
     const retry = box.querySelector(".retry-btn");
     if (retry) retry.disabled = false;
   }
@@ -254,12 +265,14 @@ export function finishReply(entry, ev) {
   scheduleScroll();
   if (wasStreaming) {
     const words = {
-      complete: "Answer complete",
-      stopped: "Answer stopped",
-      failed: "Answer failed: " + (ev.error || ERROR_DEFAULTS.failed),
-      interrupted: "Answer interrupted",
+      complete: gettext("Answer complete"),
+      stopped: gettext("Answer stopped"),
+      failed: interpolate(gettext("Answer failed: %(error)s"), {
+        error: ev.error ? gettext(ev.error) : ERROR_DEFAULTS.failed,
+      }),
+      interrupted: gettext("Answer interrupted"),
     };
-    announce(words[status] || "Answer complete");
+    announce(words[status] || words.complete);
   }
 }
 

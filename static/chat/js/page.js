@@ -1,5 +1,7 @@
 /* The page: its config (json_script #chat-config), the elements the modules share, CSRF. */
 
+import { gettext } from "./i18n.js";
+
 const byId = (id) => document.getElementById(id);
 
 function readConfig() {
@@ -47,7 +49,7 @@ export const els = {
 
 export const conversationId = cfg.conversationId == null ? null : Number(cfg.conversationId);
 export const maxChars = Number(cfg.maxChars) || 0;
-export const siteName = document.body.dataset.siteName || "Chat";
+export const siteName = document.body.dataset.siteName || gettext("Chat");
 
 export function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);

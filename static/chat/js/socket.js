@@ -9,11 +9,12 @@
 
 import { cfg, els } from "./page.js";
 import { announce, showBanner } from "./notices.js";
+import { gettext } from "./i18n.js";
 
 const FATAL_CLOSES = {
-  4401: "You're signed out.",
-  4403: "You don't have access to this conversation.",
-  4404: "This conversation doesn't exist any more.",
+  4401: gettext("You're signed out."),
+  4403: gettext("You don't have access to this conversation."),
+  4404: gettext("This conversation doesn't exist any more."),
 };
 const SILENCE_RESYNC_MS = 5000;
 const SILENCE_RECONNECT_MS = 20000;
@@ -78,17 +79,17 @@ function setSocketState(state) {
 function renderConnection() {
   if (!els.conn) return;
   let state = "open";
-  let text = "Connected";
+  let text = gettext("Connected");
   if (fatal) {
     state = "offline";
-    text = "Disconnected";
+    text = gettext("Disconnected");
   } else if (socketState !== "open") {
     if (everOpened) {
       state = "reconnecting";
-      text = navigator.onLine === false ? "Offline — reconnecting…" : "Reconnecting…";
+      text = navigator.onLine === false ? gettext("Offline — reconnecting…") : gettext("Reconnecting…");
     } else {
       state = "connecting";
-      text = attempt >= 3 ? "Can't reach the server — retrying…" : "Connecting…";
+      text = attempt >= 3 ? gettext("Can't reach the server — retrying…") : gettext("Connecting…");
     }
   }
   els.conn.dataset.state = state;
@@ -124,7 +125,7 @@ function connect() {
     attempt = 0;
     lastHeard = Date.now();
     setSocketState("open");
-    if (wasLost) announce("Reconnected");
+    if (wasLost) announce(gettext("Reconnected"));
     // The server sends snapshots of running replies itself; asking for the
     // ones this page thinks are running also recovers a reply that ended
     // between the page load and now.
@@ -158,15 +159,15 @@ function closed(sock, code) {
     setSocketState("closed");
     const link =
       code === 4401
-        ? { href: (cfg.loginUrl || "/accounts/login/") + "?next=" + encodeURIComponent(location.pathname), text: "Log in" }
+        ? { href: (cfg.loginUrl || "/accounts/login/") + "?next=" + encodeURIComponent(location.pathname), text: gettext("Log in") }
         : code === 4404 || code === 4403
-          ? { href: cfg.homeUrl || "/", text: "Start a new chat" }
+          ? { href: cfg.homeUrl || "/", text: gettext("Start a new chat") }
           : null;
     showBanner(FATAL_CLOSES[code], link);
     announce(FATAL_CLOSES[code]);
     return;
   }
-  if (everOpened && socketState === "open") announce("Connection lost. Reconnecting…");
+  if (everOpened && socketState === "open") announce(gettext("Connection lost. Reconnecting…"));
   setSocketState("closed");
   scheduleReconnect();
 }

@@ -5,13 +5,14 @@
 
 import { conversationId, csrfToken, els, siteName } from "./page.js";
 import { announce, showBanner } from "./notices.js";
+import { gettext } from "./i18n.js";
 
 let savedTitle = els.titleInput ? els.titleInput.value : "";
 const fieldSizing = window.CSS && CSS.supports && CSS.supports("field-sizing", "content");
 
 /* Show `title` for conversation `id` wherever it appears on this page. */
 export function applyTitle(id, title) {
-  const shown = title || "New chat";
+  const shown = title || gettext("New chat");
   if (els.conversationList) {
     const item = els.conversationList.querySelector('[data-conversation-id="' + id + '"]');
     const label = item && item.querySelector(".conversation-title");
@@ -56,11 +57,11 @@ async function saveTitle() {
     });
     if (!response.ok) throw new Error("HTTP " + response.status);
     applyTitle(conversationId, title);
-    announce("Conversation renamed");
+    announce(gettext("Conversation renamed"));
   } catch (err) {
     savedTitle = previous;
     els.titleInput.value = previous;
-    showBanner("Couldn't rename the conversation. Try again.");
+    showBanner(gettext("Couldn't rename the conversation. Try again."));
   }
 }
 
