@@ -7,7 +7,6 @@ import pytest
 from tests.browser.conftest import (
     PASSWORD,
     REPLIES,
-    STREAMING_WITH_TEXT,
     ask,
     client_text,
     expect,
