@@ -24,12 +24,15 @@ TOO_LONG_NOTE = "This answer is too long to format; here it is as plain text."
 TOO_SLOW_NOTE = "This answer could not be formatted in time; here it is as plain text."
 FAILED_NOTE = "This answer could not be formatted; here it is as plain text."
 
+START_TIMEOUT_S = 30
+
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(["chat.rendering"])
 
 
 def _serve(conn) -> None:
     """A worker: render each text it is sent, until its pipe closes."""
+    conn.send(None)  # started: its start-up does not count against a render
     while True:
         try:
             text = conn.recv()
@@ -49,15 +52,16 @@ class _Worker:
         )
         self.process.start()
         theirs.close()
+        if not self.conn.poll(START_TIMEOUT_S):
+            self.kill()
+            raise RuntimeError("a render worker did not start")
+        self.conn.recv()
 
-    def render(self, text: str, timeout_s: float) -> str:
+    def render(self, text: str, timeout_s: float) -> tuple[bool, str]:
         self.conn.send(text)
         if not self.conn.poll(timeout_s):
             raise TimeoutError(f"rendering took over {timeout_s:g} s")
-        ok, result = self.conn.recv()
-        if not ok:
-            raise RuntimeError(result)
-        return result
+        return self.conn.recv()
 
     def kill(self) -> None:
         self.process.kill()
@@ -83,7 +87,7 @@ class _Pool:
             if worker is None or not worker.process.is_alive():
                 worker = _Worker()
             try:
-                html = worker.render(text, timeout_s)
+                ok, result = worker.render(text, timeout_s)
             except BaseException:
                 # Stuck, dead or out of step with its pipe: never reuse it.
                 with suppress(Exception):
@@ -91,7 +95,9 @@ class _Pool:
                 raise
             with self.lock:
                 self.idle.append(worker)
-            return html
+            if not ok:  # the renderer raised (e.g. RecursionError) in the worker
+                raise RuntimeError(result)
+            return result
 
 
 _pool = _Pool()
