@@ -104,10 +104,11 @@ async def connect():
 
     sockets = []
 
-    async def open_socket(user, conversation_id, *, origin=ORIGIN):
+    async def open_socket(user, conversation_id, *, origin=ORIGIN, cookie=None):
+        """`cookie`: a session of the caller's; else a new session of `user`."""
         headers = [origin] if origin else []
         if user is not None:
-            cookie = await sync_to_async(session_cookie)(user)
+            cookie = cookie or await sync_to_async(session_cookie)(user)
             headers.append((b"cookie", cookie.encode()))
         communicator = WebsocketCommunicator(
             application, f"/ws/chat/{conversation_id}/", headers=headers

@@ -257,7 +257,10 @@ async def test_a_retried_send_with_a_stored_client_id_starts_nothing(
         ('{"type": "stop", "message_id": 999999}', "not_found"),
         ('{"type": "regenerate", "message_id": 999999}', "not_found"),
         ('{"type": "resync"}', "bad_request"),
+        # json.loads raises RecursionError, not ValueError, on deep nesting.
+        ("[" * 100_000, "bad_request"),
     ],
+    ids=lambda value: value[:40] if isinstance(value, str) else value,
 )
 async def test_bad_input_gets_an_error_and_the_socket_stays_open(
     alice, conversation, connect, openai_upstream, frame, code
