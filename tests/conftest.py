@@ -98,7 +98,15 @@ class Socket:
 
 
 @pytest.fixture
-async def connect():
+async def orm_thread():
+    """After the test, close the connection of the ORM's async thread (it keeps it,
+    CONN_MAX_AGE), so the test database can be dropped at the end."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+async def connect(orm_thread):
     """Open sockets as a user on a conversation; all are closed after the test."""
     from chatsite.asgi import application
 
@@ -124,9 +132,6 @@ async def connect():
     yield open_socket
     for socket in sockets:
         await socket.close()
-    # The ORM's thread keeps its connection (CONN_MAX_AGE); close it so the test
-    # database can be dropped at the end.
-    await sync_to_async(connections.close_all)()
 
 
 def text_of(events: list, message_id: int) -> str:

@@ -107,6 +107,7 @@ def dead_answer(user, content: str) -> Message:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("orm_thread")
 async def test_an_answer_that_fails_to_render_is_reaped_as_plain_text_with_the_rest(
     alice,
 ):
