@@ -127,23 +127,6 @@ def test_a_withheld_answer_never_reaches_the_page_again(client, alice, conversat
     assert "Moderation stopped this answer" in page
 
 
-async def test_a_send_refused_as_busy_never_reaches_the_moderation_service(
-    alice, conversation, connect, moderated
-):
-    moderated.script(tokens=["slow "] * 200, delay=0.02)
-    socket = await connect(alice, conversation.pk)
-    await socket.send(type="send", content="first")
-    start = (await socket.receive_until("reply.start"))[-1]
-
-    await socket.send(type="send", content="a flood of sends")
-    error = (await socket.receive_until("error"))[-1]
-
-    assert error["code"] == "busy"
-    assert "a flood of sends" not in moderated.moderation_inputs
-    await socket.send(type="stop", message_id=start["message_id"])
-    await socket.receive_until("reply.done")
-
-
 async def test_with_moderation_failing_closed_an_outage_refuses_the_message(
     alice, conversation, connect, openai_upstream, settings
 ):

@@ -213,9 +213,10 @@ async def test_a_slow_reply_sends_heartbeats_with_its_offset(
     assert text_of(events, events[-1]["message_id"]) == "abc"
 
 
-async def test_sending_while_a_reply_streams_is_refused_as_busy(
-    alice, conversation, connect, openai_upstream
+async def test_sending_while_a_reply_streams_is_refused_as_busy_before_moderation(
+    alice, conversation, connect, openai_upstream, settings
 ):
+    settings.CHAT_MODERATION = "openai"  # a flood of sends must not reach it
     openai_upstream.script(tokens=["x "] * 100, delay=0.02)
     socket = await connect(alice, conversation.pk)
     await socket.send(type="send", content="first")
@@ -225,6 +226,7 @@ async def test_sending_while_a_reply_streams_is_refused_as_busy(
     error = (await socket.receive_until("error"))[-1]
 
     assert error["code"] == "busy"
+    assert "second" not in openai_upstream.moderation_inputs
     await socket.send(type="stop", message_id=start["message_id"])
     await socket.receive_until("reply.done")
     assert await Message.objects.filter(role="user").acount() == 1
