@@ -165,8 +165,9 @@ def deactivate_person(conversation):
     ids=name_of,
 )
 async def test_deleting_or_deactivating_stops_the_answer_and_its_upstream_stream(
-    alice, conversation, connect, openai_upstream, caplog, end
+    alice, conversation, connect, openai_upstream, caplog, settings, end
 ):
+    settings.CHAT_CHECKPOINT_S = 3600  # told at once, not found out at a checkpoint
     socket = await connect(alice, conversation.pk)
     run = await start_slow_reply(socket, openai_upstream)
 
