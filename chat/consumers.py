@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext
 
-from chat import replies
+from chat import accounts, replies
 from chat.i18n import language_for_scope
 from chat.replies import wire
 from chat.selectors import aconversation_for_user, streaming_replies
@@ -30,12 +30,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
     max_age: asyncio.TimerHandle | None = None
     language: str | None = None
 
+    async def __call__(self, scope, receive, send):
+        self.joined: list[str] = []
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when the consumer dies of an exception, which skips disconnect():
+            # else its groups keep a dead channel (and Redis its messages).
+            await self.leave_groups()
+
+    async def join(self, group: str) -> None:
+        self.joined.append(group)
+        await self.channel_layer.group_add(group, self.channel_name)
+
+    async def leave_groups(self) -> None:
+        while self.joined:
+            await self.channel_layer.group_discard(self.joined.pop(), self.channel_name)
+
     async def connect(self):
         user = self.scope["user"]
         await self.accept()
         if not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # Logging out, a new password or deactivation closes this socket.
+        await self.join(accounts.user_group_name(user.pk))
         try:
             conversation = await aconversation_for_user(
                 user=user,
@@ -49,9 +68,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.conversation_id = conversation.pk
         # Join before asking runs for snapshots, so no delta falls in between.
-        await self.channel_layer.group_add(
-            wire.group_name_for(self.conversation_id), self.channel_name
-        )
+        await self.join(wire.group_name_for(self.conversation_id))
         replies.ensure_reaper()
         # A Redis group forgets members after its group expiry: close first, and
         # the client comes back as a new member (nothing is lost: it resyncs).
@@ -65,10 +82,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.max_age is not None:
             self.max_age.cancel()
-        if self.conversation_id is not None:
-            await self.channel_layer.group_discard(
-                wire.group_name_for(self.conversation_id), self.channel_name
-            )
+        await self.leave_groups()
 
     async def dispatch(self, message):
         # Frames touch no database: skip Channels' per-event close_old_connections,
@@ -80,6 +94,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_frame(self, event):
         await self.send(text_data=event["frame"])
+
+    async def user_signed_out(self, event):
+        """Sent to the person's group; `session` (if set) names one session."""
+        session = event.get("session")
+        if session is None or session == accounts.session_id(self.scope["session"]):
+            await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def send_error(self, code: str, message: str, **extra):
         await self.send(
@@ -102,7 +122,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def handle(self, text_data):
         try:
             request = json.loads(text_data) if text_data is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting raises RecursionError
             request = None
         if not isinstance(request, dict):
             await self.send_error(

@@ -68,6 +68,9 @@ class Message(models.Model):
     # checkpointed, so a reaper can tell a dead run from a slow one.
     run_channel = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Cut off by moderation: its text is kept for staff and never leaves the
+    # server otherwise (pages, snapshots, the model's history).
+    withheld = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -85,6 +88,11 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.role}: {self.content[:60]}"
+
+    @property
+    def shown_content(self) -> str:
+        """The text a person may see again: none of a withheld answer."""
+        return "" if self.withheld else self.content
 
     @property
     def total_tokens(self) -> int | None:

@@ -32,6 +32,10 @@ class Verdict:
 PASSED = Verdict(flagged=False)
 
 
+class ModerationUnavailable(Exception):
+    """The moderation service failed, and CHAT_MODERATION_FAIL says refuse."""
+
+
 class Moderator:
     """One moderation backend. Subclasses implement `check`."""
 
@@ -72,14 +76,21 @@ def _forget_moderator(*, setting, **kwargs):
         get_moderator.cache_clear()
 
 
-async def moderate(text: str) -> Verdict:
-    """Check text; a moderation service that fails lets it pass (and says so)."""
+async def moderate(text: str, *, gate: bool = False) -> Verdict:
+    """Check text; a moderation service that fails lets it pass (and says so).
+
+    At the gate (a person's message, before the model sees it) a failure raises
+    ModerationUnavailable instead when CHAT_MODERATION_FAIL is "closed". Answers
+    are always checked this way, open: they are checked again as they grow.
+    """
     moderator = get_moderator()
     if moderator is None or not text.strip():
         return PASSED
     try:
         return await moderator.check(text)
     except Exception:
-        # Availability over strictness: the answer is checked again as it grows.
+        if gate and settings.CHAT_MODERATION_FAIL == "closed":
+            logger.exception("Moderation failed; refusing the message")
+            raise ModerationUnavailable from None
         logger.exception("Moderation failed; letting the text pass")
         return PASSED

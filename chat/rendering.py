@@ -5,7 +5,8 @@ from xml.etree.ElementTree import Element
 
 import markdown
 import nh3
-from markdown.extensions import Extension
+import pygments.lexers
+from markdown.extensions import Extension, codehilite
 from markdown.extensions.codehilite import CodeHiliteExtension
 from markdown.extensions.fenced_code import FencedBlockPreprocessor
 from markdown.extensions.fenced_code import FencedCodeExtension as _FencedCode
@@ -14,11 +15,37 @@ from markdown.extensions.tables import TableExtension
 from markdown.treeprocessors import Treeprocessor
 from pygments.formatters import HtmlFormatter
 from pygments.token import STANDARD_TYPES
+from pygments.util import ClassNotFound
 
-__all__ = ["render_markdown"]
+__all__ = ["plain_text_html", "render_markdown"]
 
 CODE_BLOCK_CLASS = "codehilite"
 _LANG_PREFIX = "language-"
+
+# The fence languages Pygments highlights. Any other name is plain code (with its
+# label): Pygments looks an unknown name up through every lexer and every plugin
+# entry point installed, on each block, and some lexers are slow on hostile input.
+CODE_LANGUAGES = frozenset(
+    """
+    text plaintext python py python3 pycon pytb javascript js jsx typescript ts tsx
+    json jsonc yaml yml toml ini html xml css scss bash sh shell zsh console
+    powershell ps1 bat sql c h cpp c++ cc hpp csharp cs java kotlin scala go rust
+    rs ruby rb php perl lua r swift objective-c dart haskell elixir erlang clojure
+    lisp scheme ocaml fsharp julia matlab dockerfile docker makefile make cmake
+    nginx diff patch markdown md latex tex graphql protobuf proto terraform hcl
+    """.split()
+)
+
+
+def _allowed_lexer(name: str, **options):
+    if (name or "").lower() not in CODE_LANGUAGES:
+        raise ClassNotFound(name)  # CodeHilite then uses the plain "text" lexer
+    return pygments.lexers.get_lexer_by_name(name, **options)
+
+
+# CodeHilite asks Pygments for a lexer by whatever name a reply's fence (or its
+# ":::lang" line) wrote, through this one module-level name.
+codehilite.get_lexer_by_name = _allowed_lexer
 
 
 class _LabelledHtmlFormatter(HtmlFormatter):
@@ -147,5 +174,13 @@ _SANITIZER = nh3.Cleaner(
 
 
 def render_markdown(text: str) -> str:
-    """Render a model's Markdown as HTML that is safe to put in the page as is."""
+    """Render a model's Markdown as HTML that is safe to put in the page as is.
+
+    Unbounded in time: answers go through `chat.render_budget.render_answer`.
+    """
     return _SANITIZER.clean(_new_markdown().convert(text))
+
+
+def plain_text_html(text: str, note: str) -> str:
+    """An answer that could not be formatted: a short note, then its text as is."""
+    return f"<p><em>{escape(note)}</em></p>\n<pre>{escape(text)}</pre>"

@@ -12,6 +12,7 @@ import argparse
 import os
 
 import uvicorn
+from django.conf import settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
     args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
     uvicorn.run(
         "chatsite.asgi:application",
         host=args.host,
@@ -29,6 +31,10 @@ def main(argv: list[str] | None = None) -> None:
         ws="websockets-sansio",
         # Compressing every small delta frame cost more CPU than it saved.
         ws_per_message_deflate=False,
+        # A frame over the largest a message can be is closed with 1009 before it
+        # is read (the default, 16 MB, would be read and parsed); few are queued.
+        ws_max_size=settings.CHAT_WS_MAX_BYTES,
+        ws_max_queue=4,
         # Pings keep idle proxies from cutting a socket; below nginx's read timeout.
         ws_ping_interval=20,
         ws_ping_timeout=20,

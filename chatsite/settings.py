@@ -270,6 +270,15 @@ CHAT_SOCKET_MAX_AGE_S = envfloat("CHAT_SOCKET_MAX_AGE_S", 12 * 3600)
 CHAT_REAP_AFTER_S = envfloat("CHAT_REAP_AFTER_S", max(15.0, 5 * CHAT_CHECKPOINT_S))
 CHAT_REAP_INTERVAL_S = envfloat("CHAT_REAP_INTERVAL_S", 10)
 CHAT_MAX_MESSAGE_CHARS = envint("CHAT_MAX_MESSAGE_CHARS", 32000)
+# The largest websocket frame the server reads (chatsite/serve.py), derived: the
+# page's JSON.stringify writes a control character as a 6-byte \uXXXX escape (the
+# worst case; UTF-8 is at most 4 bytes), plus room for the frame's other fields.
+CHAT_WS_MAX_BYTES = CHAT_MAX_MESSAGE_CHARS * 6 + 4096
+# Rendering an answer's Markdown (chat/render_budget.py): longer answers, or ones
+# that take longer, are stored as plain text; worker processes per server process.
+CHAT_RENDER_MAX_CHARS = envint("CHAT_RENDER_MAX_CHARS", 200_000)
+CHAT_RENDER_TIMEOUT_S = envfloat("CHAT_RENDER_TIMEOUT_S", 2)
+CHAT_RENDER_WORKERS = envint("CHAT_RENDER_WORKERS", 2)
 # Prompt + completion tokens a person may use per day (server time); 0: no quota.
 CHAT_DAILY_TOKEN_QUOTA = envint("CHAT_DAILY_TOKEN_QUOTA", 0)
 CHAT_HISTORY_MESSAGES = envint("CHAT_HISTORY_MESSAGES", 50)
@@ -280,6 +289,13 @@ CHAT_PAGE_MESSAGES = envint("CHAT_PAGE_MESSAGES", 200)
 CHAT_MODERATION = env("CHAT_MODERATION")
 CHAT_MODERATION_MODEL = env("CHAT_MODERATION_MODEL", "omni-moderation-latest")
 CHAT_MODERATION_INTERVAL_S = envfloat("CHAT_MODERATION_INTERVAL_S", 1)
+# When the moderation service fails: "open" lets a person's message through (it is
+# logged), "closed" refuses it (`moderation_unavailable`). Answers always fail open.
+CHAT_MODERATION_FAIL = env("CHAT_MODERATION_FAIL", "open")
+if CHAT_MODERATION_FAIL not in ("open", "closed"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("CHAT_MODERATION_FAIL must be open or closed.")
 CHAT_LOCAL_MODEL_PATH = env("CHAT_LOCAL_MODEL_PATH")
 CHAT_LOCAL_MAX_TOKENS = envint("CHAT_LOCAL_MAX_TOKENS", 512)
 CHAT_LOCAL_CONTEXT = envint("CHAT_LOCAL_CONTEXT", 2048)

@@ -98,19 +98,35 @@ class Socket:
 
 
 @pytest.fixture
-async def connect():
+async def orm_thread():
+    """After the test, close the connection of the ORM's async thread (it keeps it,
+    CONN_MAX_AGE), so the test database can be dropped at the end."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+async def connect(orm_thread):
     """Open sockets as a user on a conversation; all are closed after the test."""
     from chatsite.asgi import application
 
     sockets = []
 
     async def open_socket(
-        user, conversation_id, *, origin=ORIGIN, cookies=None, accept_language=None
+        user,
+        conversation_id,
+        *,
+        origin=ORIGIN,
+        cookie=None,
+        cookies=None,
+        accept_language=None,
     ):
+        """`cookie`: a session of the caller's, else a new session of `user`;
+        `cookies`: more cookies by name (the language's, say)."""
         headers = [origin] if origin else []
         cookie_parts = [f"{k}={v}" for k, v in (cookies or {}).items()]
         if user is not None:
-            cookie_parts.append(await sync_to_async(session_cookie)(user))
+            cookie_parts.append(cookie or await sync_to_async(session_cookie)(user))
         if cookie_parts:
             headers.append((b"cookie", "; ".join(cookie_parts).encode()))
         if accept_language:
@@ -129,9 +145,6 @@ async def connect():
     yield open_socket
     for socket in sockets:
         await socket.close()
-    # The ORM's thread keeps its connection (CONN_MAX_AGE); close it so the test
-    # database can be dropped at the end.
-    await sync_to_async(connections.close_all)()
 
 
 def text_of(events: list, message_id: int) -> str:

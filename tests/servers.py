@@ -133,13 +133,15 @@ class SiteServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def session_cookie(user) -> str:
-    """Log a user in and return the Cookie header value a browser would send."""
+def session_cookie(user, client=None) -> str:
+    """Log a user in (or take a logged-in test client's session) and return the
+    Cookie header value a browser would send."""
     from django.conf import settings
     from django.test import Client
 
-    client = Client()
-    client.force_login(user)
+    if client is None:
+        client = Client()
+        client.force_login(user)
     name = settings.SESSION_COOKIE_NAME
     return f"{name}={client.cookies[name].value}"
 

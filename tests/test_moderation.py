@@ -49,7 +49,7 @@ async def test_an_answer_that_turns_bad_is_cut_off_while_it_streams_and_kept_for
     assert "Moderation stopped this answer (violence)" in message.error
     assert MODERATION_MARKER in message.content, "kept for staff review"
     assert message.content.count("more ") < 300, "cut off, not finished"
-    assert message.html == "" and done["html"] == ""
+    assert message.html == "" and done["html"] == "" and message.withheld
     flag = await Flag.objects.aget(message=message)
     assert flag.reason == Flag.Reason.HARMFUL and "violence" in flag.note
     assert await asyncio.to_thread(moderated.wait_for_disconnect, 5)
@@ -125,3 +125,18 @@ def test_a_withheld_answer_never_reaches_the_page_again(client, alice, conversat
 
     assert MODERATION_MARKER not in page
     assert "Moderation stopped this answer" in page
+
+
+async def test_with_moderation_failing_closed_an_outage_refuses_the_message(
+    alice, conversation, connect, openai_upstream, settings
+):
+    settings.CHAT_MODERATION = "tests.test_moderation.BrokenModerator"
+    settings.CHAT_MODERATION_FAIL = "closed"
+    socket = await connect(alice, conversation.pk)
+
+    await socket.send(type="send", content="hello", client_id="c1")
+    error = await socket.receive()
+
+    assert error["code"] == "moderation_unavailable" and error["client_id"] == "c1"
+    assert await Message.objects.acount() == 0
+    assert openai_upstream.requests == []

@@ -215,9 +215,10 @@ async def test_a_slow_reply_sends_heartbeats_with_its_offset(
     assert text_of(events, events[-1]["message_id"]) == "abc"
 
 
-async def test_sending_while_a_reply_streams_is_refused_as_busy(
-    alice, conversation, connect, openai_upstream
+async def test_sending_while_a_reply_streams_is_refused_as_busy_before_moderation(
+    alice, conversation, connect, openai_upstream, settings
 ):
+    settings.CHAT_MODERATION = "openai"  # a flood of sends must not reach it
     openai_upstream.script(tokens=["x "] * 100, delay=0.02)
     socket = await connect(alice, conversation.pk)
     await socket.send(type="send", content="first")
@@ -227,6 +228,7 @@ async def test_sending_while_a_reply_streams_is_refused_as_busy(
     error = (await socket.receive_until("error"))[-1]
 
     assert error["code"] == "busy"
+    assert "second" not in openai_upstream.moderation_inputs
     await socket.send(type="stop", message_id=start["message_id"])
     await socket.receive_until("reply.done")
     assert await Message.objects.filter(role="user").acount() == 1
@@ -259,7 +261,10 @@ async def test_a_retried_send_with_a_stored_client_id_starts_nothing(
         ('{"type": "stop", "message_id": 999999}', "not_found"),
         ('{"type": "regenerate", "message_id": 999999}', "not_found"),
         ('{"type": "resync"}', "bad_request"),
+        # json.loads raises RecursionError, not ValueError, on deep nesting.
+        ("[" * 100_000, "bad_request"),
     ],
+    ids=lambda value: value[:40] if isinstance(value, str) else value,
 )
 async def test_bad_input_gets_an_error_and_the_socket_stays_open(
     alice, conversation, connect, openai_upstream, frame, code

@@ -14,7 +14,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 
 from chat.models import Message
-from chat.moderation import moderate
+from chat.moderation import ModerationUnavailable, get_moderator, moderate
 from chat.replies import turns, wire
 from chat.replies.errors import ReplyError
 from chat.replies.reaper import areap_replies, ensure_reaper, reap_replies, tell_reaped
@@ -65,7 +65,7 @@ async def start_reply(
 ) -> Turn:
     """Store the person's message and an empty answer, then run the answer."""
     content = _checked_content(content)
-    verdict = await moderate(content)
+    verdict = await _moderated(conversation_id, content)
     if verdict.flagged:
         logger.warning("Moderation refused a message (%s)", verdict.describe())
         raise ReplyError(
@@ -92,6 +92,23 @@ async def start_reply(
         )
     spawn(turn.reply, turn.history)
     return turn
+
+
+async def _moderated(conversation_id: int, content: str):
+    if get_moderator() is None:
+        return await moderate(content)
+    # Refuse what store_turn would refuse (busy, quota) before spending the
+    # moderation service: a flood of sends must not reach it. Nothing is stored
+    # before the verdict; store_turn then checks again, under its lock.
+    await database_sync_to_async(turns.check_can_start)(conversation_id)
+    try:
+        return await moderate(content, gate=True)
+    except ModerationUnavailable:
+        raise ReplyError(
+            "moderation_unavailable",
+            "Messages cannot be checked right now, so none reach the model. "
+            "Try again in a minute.",
+        ) from None
 
 
 async def regenerate_reply(*, conversation_id: int, message_id) -> Turn:
@@ -148,5 +165,7 @@ async def send_snapshot_of(message: Message, *, reply_to: str) -> None:
             message.run_channel, {"type": "run.snapshot", "reply_to": reply_to}
         )
         return
-    await wire.send_to(reply_to, wire.snapshot_payload(message.pk, message.content))
+    await wire.send_to(
+        reply_to, wire.snapshot_payload(message.pk, message.shown_content)
+    )
     await wire.send_to(reply_to, wire.done_payload(message))

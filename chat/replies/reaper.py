@@ -10,12 +10,13 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from chat.models import Message
-from chat.rendering import render_markdown
+from chat.render_budget import render_answer
 from chat.replies import wire
 from chat.replies.errors import INTERRUPTED_ERROR
 from chat.replies.run import local_run_ids
@@ -23,35 +24,53 @@ from chat.replies.run import local_run_ids
 logger = logging.getLogger(__name__)
 
 
-def reap_replies(*, stale_after_s: float | None = None, keep=()) -> list[Message]:
-    """Mark streaming answers with no recent checkpoint as interrupted."""
+def _stale(stale_after_s: float | None):
+    """Streaming answers with no checkpoint for that long, by the database's clock.
+
+    Runs write `heartbeat_at=Now()` and the cutoff is computed in the same query,
+    so servers whose clocks disagree never reap each other's live answers.
+    """
     if stale_after_s is None:
         stale_after_s = settings.CHAT_REAP_AFTER_S
-    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
-    stale = Message.objects.filter(
-        status=Message.Status.STREAMING, heartbeat_at__lt=cutoff
-    ).exclude(pk__in=list(keep))
-    reaped = []
-    for message in stale:
-        message.html = render_markdown(message.content)
-        message.status = Message.Status.INTERRUPTED
-        message.error = INTERRUPTED_ERROR
-        updated = Message.objects.filter(
-            pk=message.pk, status=Message.Status.STREAMING, heartbeat_at__lt=cutoff
-        ).update(
+    return Message.objects.filter(
+        status=Message.Status.STREAMING,
+        heartbeat_at__lt=Now() - timedelta(seconds=stale_after_s),
+    )
+
+
+def find_stale(*, stale_after_s: float | None = None, keep=()) -> list[Message]:
+    return list(_stale(stale_after_s).exclude(pk__in=list(keep)))
+
+
+def mark_reaped(message: Message, html: str, stale_after_s: float | None) -> bool:
+    """Store a stale answer as interrupted, unless its run checkpointed since."""
+    message.html = html
+    message.status = Message.Status.INTERRUPTED
+    message.error = INTERRUPTED_ERROR
+    updated = (
+        _stale(stale_after_s)
+        .filter(pk=message.pk)
+        .update(
             status=message.status,
             html=message.html,
             error=message.error,
             run_channel="",
         )
-        if updated:
-            reaped.append(message)
-            logger.warning(
-                "Reaped reply %s (no checkpoint since %s)",
-                message.pk,
-                message.heartbeat_at,
-            )
-    return reaped
+    )
+    if updated:
+        logger.warning(
+            "Reaped reply %s (no checkpoint since %s)", message.pk, message.heartbeat_at
+        )
+    return bool(updated)
+
+
+def reap_replies(*, stale_after_s: float | None = None, keep=()) -> list[Message]:
+    """Mark streaming answers with no recent checkpoint as interrupted (sync)."""
+    return [
+        message
+        for message in find_stale(stale_after_s=stale_after_s, keep=keep)
+        if mark_reaped(message, render_answer(message.content), stale_after_s)
+    ]
 
 
 async def tell_reaped(reaped: list[Message]) -> None:
@@ -61,8 +80,19 @@ async def tell_reaped(reaped: list[Message]) -> None:
 
 
 async def areap_replies() -> int:
-    """Reap in this process, sparing its own live runs, and tell the sockets."""
-    reaped = await database_sync_to_async(reap_replies)(keep=local_run_ids())
+    """Reap in this process, sparing its own live runs, and tell the sockets.
+
+    Rendering (up to CHAT_RENDER_TIMEOUT_S an answer) happens off the database
+    thread, which every consumer of this process shares.
+    """
+    stale = await database_sync_to_async(find_stale)(keep=local_run_ids())
+    reaped = []
+    for message in stale:
+        html = await sync_to_async(render_answer, thread_sensitive=False)(
+            message.content
+        )
+        if await database_sync_to_async(mark_reaped)(message, html, None):
+            reaped.append(message)
     await tell_reaped(reaped)
     return len(reaped)
 

@@ -31,7 +31,7 @@ from chat.providers import (
     Usage,
     get_provider,
 )
-from chat.rendering import render_markdown
+from chat.render_budget import render_answer
 from chat.replies import turns, wire
 from chat.replies.errors import UNEXPECTED_ERROR, WITHHELD_ERROR
 from chat.replies.live import LiveBlocks
@@ -69,6 +69,10 @@ class _Failed:
 _END = object()
 
 
+class _Gone(Exception):
+    """This answer is no longer ours to write: reaped, or deleted."""
+
+
 class ReplyRun:
     def __init__(self, *, reply: Message, history: list[dict]):
         self.message_id = reply.pk
@@ -86,6 +90,8 @@ class ReplyRun:
         self.watcher: asyncio.Task | None = None  # moderation while streaming
         self.withheld = None  # the moderation verdict that cut this answer off
         self.moderated_len = 0  # how much of the text moderation has passed
+        self.usage: Usage | None = None  # as the provider reported it
+        self.ended = False  # the final write was made: it is never made twice
         # Settled Markdown rendered as it streams (reply.blocks).
         self.blocks = LiveBlocks(
             self.message_id, self._group_send, enabled=settings.CHAT_LIVE_FORMAT
@@ -102,30 +108,45 @@ class ReplyRun:
         listener = asyncio.create_task(self._listen())
         try:
             await self._stream()
+        except _Gone:
+            logger.info(
+                "Reply %s was reaped or deleted; its run stops", self.message_id
+            )
         except Exception:
             logger.exception("Reply %s failed unexpectedly", self.message_id)
-            for task in (self.pump, self.watcher):
-                if task is not None:
-                    task.cancel()
-            try:
-                await self._finish(
-                    status=Message.Status.FAILED,
-                    error=UNEXPECTED_ERROR,
-                    usage=None,
-                    finish_reason="",
-                    ttft_ms=None,
-                    duration_ms=None,
-                )
-            except Exception:
-                # The reaper will mark it interrupted from its last checkpoint.
-                logger.exception("Could not store failed reply %s", self.message_id)
+            await self._end_failed()
         finally:
+            # Whatever ended the run, the upstream stream and the watcher end too.
+            helpers = [task for task in (self.pump, self.watcher) if task is not None]
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             _runs.pop(self.message_id, None)
             # Cancelling a layer receive can drop a message; send one instead.
             layer = get_channel_layer()
             await layer.send(self.channel, {"type": "run.exit"})
             await listener
             await forget_channel(layer, self.channel)
+
+    async def _end_failed(self) -> None:
+        if self.ended:  # stored already: something after the write failed
+            return
+        for task in (self.pump, self.watcher):
+            if task is not None:
+                task.cancel()
+        try:
+            await self._finish(
+                status=Message.Status.FAILED,
+                error=UNEXPECTED_ERROR,
+                finish_reason="",
+                ttft_ms=None,
+                duration_ms=None,
+            )
+        except _Gone:
+            pass
+        except Exception:
+            # The reaper will mark it interrupted from its last checkpoint.
+            logger.exception("Could not store failed reply %s", self.message_id)
 
     async def _listen(self) -> None:
         layer = get_channel_layer()
@@ -140,8 +161,10 @@ class ReplyRun:
                     self.pump.cancel()
             elif kind == "run.snapshot":
                 # Only text already sent: the deltas after it carry larger offsets.
+                # A withheld answer's text is for staff only.
+                text = "" if self.withheld else "".join(self.sent)
                 snapshot = wire.snapshot_payload(
-                    self.message_id, "".join(self.sent), **self.blocks.snapshot()
+                    self.message_id, text, **self.blocks.snapshot()
                 )
                 await wire.send_to(event["reply_to"], snapshot)
 
@@ -186,7 +209,7 @@ class ReplyRun:
             self.pump.cancel()
         if get_moderator() is not None:
             self.watcher = asyncio.create_task(self._moderate_while_streaming())
-        ttft_ms = usage = error = None
+        ttft_ms = error = None
         finish_reason = ""
         last_checkpoint = last_frame = started
         while True:
@@ -214,7 +237,7 @@ class ReplyRun:
                 self.pending.append(event.text)
                 send_now = throttle.arrived(now, more_waiting=not queue.empty())
             elif isinstance(event, Usage):
-                usage = event
+                self.usage = event
             elif isinstance(event, Finish):
                 finish_reason = event.reason
             elif isinstance(event, Queued):
@@ -248,11 +271,6 @@ class ReplyRun:
             self.watcher.cancel()
             await asyncio.gather(self.watcher, return_exceptions=True)
             await self._moderate_so_far()  # the tail since the last check
-        if usage is None and (self.sent or self.pending):
-            # A stopped or failed stream sends no usage; count what was produced.
-            usage = await sync_to_async(get_provider().estimate_usage)(
-                messages=self.history, text=self.text_so_far()
-            )
         if self.withheld:
             status = Message.Status.FAILED
             error = WITHHELD_ERROR.format(self.withheld.describe())
@@ -265,7 +283,6 @@ class ReplyRun:
         await self._finish(
             status=status,
             error=error or "",
-            usage=usage,
             finish_reason=finish_reason,
             ttft_ms=ttft_ms,
             duration_ms=round((time.monotonic() - started) * 1000),
@@ -309,27 +326,42 @@ class ReplyRun:
         self.blocks.sent(text)
 
     async def _checkpoint(self) -> None:
-        await database_sync_to_async(turns.store_checkpoint)(
-            self.message_id, self.text_so_far()
-        )
+        if not await database_sync_to_async(turns.store_checkpoint)(
+            self.message_id, self.channel, self.text_so_far()
+        ):
+            raise _Gone
+
+    async def _usage(self) -> Usage | None:
+        """The provider's count, else (a stopped or failed stream) an estimate."""
+        if self.usage is not None or not (self.sent or self.pending):
+            return self.usage
+        try:
+            return await sync_to_async(get_provider().estimate_usage)(
+                messages=self.history, text=self.text_so_far()
+            )
+        except Exception:
+            logger.exception(
+                "Could not estimate the usage of reply %s", self.message_id
+            )
+            return None
 
     async def _finish(
         self,
         *,
         status: str,
         error: str,
-        usage: Usage | None,
         finish_reason: str,
         ttft_ms: int | None,
         duration_ms: int | None,
     ) -> None:
         await self.blocks.close()  # no reply.blocks after reply.done
         content = self.text_so_far()
+        usage = await self._usage()
         # A withheld answer is kept for staff, but no page shows it again.
         html = (
             ""
             if self.withheld
-            else await sync_to_async(render_markdown, thread_sensitive=False)(content)
+            else await sync_to_async(render_answer, thread_sensitive=False)(content)
         )
         message = Message(
             pk=self.message_id,
@@ -345,8 +377,14 @@ class ReplyRun:
             duration_ms=duration_ms,
             finish_reason=finish_reason,
             error=error,
+            withheld=self.withheld is not None,
         )
         # Stored before reply.done goes out: whoever reads after `done` sees it.
         flag_note = f"Moderation: {self.withheld.describe()}" if self.withheld else ""
-        await database_sync_to_async(turns.store_finish)(message, flag_note=flag_note)
+        stored = await database_sync_to_async(turns.store_finish)(
+            message, self.channel, flag_note=flag_note
+        )
+        self.ended = True
+        if not stored:
+            raise _Gone
         await self._group_send(wire.done_payload(message))

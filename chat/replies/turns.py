@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import regex
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone, translation
+from django.db.models.functions import Now
+from django.utils import translation
 from django.utils.translation import gettext
 
 from chat.models import Conversation, Flag, Message
@@ -62,7 +63,8 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
     """Build the model's messages: the conversation up to a user message.
 
     Of several answers to one user message (regenerated ones), the newest with
-    text counts; answers that produced nothing are left out.
+    text counts; answers that produced nothing, or were withheld by moderation,
+    are left out.
     """
     history: list[dict] = []
     system_prompt = settings.CHAT_SYSTEM_PROMPT
@@ -79,11 +81,13 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
     recent = (
         conversation.messages.filter(id__lte=up_to.pk)
         .order_by("-id")
-        .values_list("role", "content", "reply_to_id")[: settings.CHAT_HISTORY_MESSAGES]
+        .values_list("role", "content", "reply_to_id", "withheld")[
+            : settings.CHAT_HISTORY_MESSAGES
+        ]
     )
-    for role, content, reply_to_id in reversed(recent):
+    for role, content, reply_to_id, withheld in reversed(recent):
         if role == Message.Role.ASSISTANT:
-            if not content:
+            if not content or withheld:
                 continue
             if reply_to_id in answered:
                 history[answered[reply_to_id]]["content"] = content
@@ -91,6 +95,20 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
             answered[reply_to_id] = len(history)
         history.append({"role": role, "content": content})
     return history
+
+
+def check_can_start(conversation_id: int) -> None:
+    """Refuse early what store_turn would: an answer still streaming, the quota.
+
+    Without a lock: store_turn decides for certain; this only spares work.
+    """
+    if Message.objects.filter(
+        conversation_id=conversation_id, status=Message.Status.STREAMING
+    ).exists():
+        raise busy()
+    check_quota(
+        Conversation.objects.values_list("user_id", flat=True).get(pk=conversation_id)
+    )
 
 
 def store_turn(
@@ -175,14 +193,24 @@ def _create_reply(
         model=default_model(conversation),
         reply_to=user_message,
         run_channel=run_channel,
-        heartbeat_at=timezone.now(),
+        # The database's clock, as the reaper's cutoff: see reaper._stale.
+        heartbeat_at=Now(),
     )
 
 
-def store_checkpoint(message_id: int, content: str) -> None:
-    """Keep the text so far, and say this answer's run is alive."""
-    Message.objects.filter(pk=message_id).update(
-        content=content, heartbeat_at=timezone.now()
+def _still_running(message_id: int, run_channel: str):
+    """The answer, only while this run owns it: not reaped, not deleted."""
+    return Message.objects.filter(
+        pk=message_id, status=Message.Status.STREAMING, run_channel=run_channel
+    )
+
+
+def store_checkpoint(message_id: int, run_channel: str, content: str) -> bool:
+    """Keep the text so far and say the run is alive; False: it is not ours."""
+    return bool(
+        _still_running(message_id, run_channel).update(
+            content=content, heartbeat_at=Now()
+        )
     )
 
 
@@ -197,17 +225,23 @@ FINAL_FIELDS = (
     "duration_ms",
     "finish_reason",
     "error",
+    "withheld",
 )
 
 
 @transaction.atomic
-def store_finish(message: Message, *, flag_note: str = "") -> None:
-    """Store an answer's end in one UPDATE; a flag note files it for staff review."""
-    Message.objects.filter(pk=message.pk).update(
+def store_finish(message: Message, run_channel: str, *, flag_note: str = "") -> bool:
+    """Store an answer's end in one UPDATE; a flag note files it for staff review.
+
+    False, storing nothing, when the run no longer owns the answer (reaped or
+    deleted): a reaped answer is never overwritten.
+    """
+    if not _still_running(message.pk, run_channel).update(
         **{field: getattr(message, field) for field in FINAL_FIELDS},
         run_channel="",
         heartbeat_at=None,
-    )
+    ):
+        return False
     if flag_note:
         # Put it in the staff's review queue, flagged by no one in particular.
         Flag.objects.create(
@@ -216,3 +250,4 @@ def store_finish(message: Message, *, flag_note: str = "") -> None:
             reason=Flag.Reason.HARMFUL,
             note=flag_note,
         )
+    return True

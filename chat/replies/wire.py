@@ -30,7 +30,7 @@ def message_payload(message: Message) -> dict:
     return {
         "id": message.pk,
         "role": message.role,
-        "content": message.content,
+        "content": message.shown_content,
         "html": message.html,
         "status": message.status,
         "model": message.model,

@@ -1,0 +1,121 @@
+"""Rendering an answer within a budget: a size cap and a time limit.
+
+Python-Markdown has inputs that take minutes (10,000 nested list items) or raise
+RecursionError (deeply nested quotes), and a thread cannot be stopped, only
+abandoned while it holds the GIL and stalls every socket of the process. So the
+rendering runs in worker processes: past CHAT_RENDER_TIMEOUT_S the worker is
+killed and replaced. Workers are forked from a small forkserver that has imported
+the renderer (not from this process, with its threads), so a replacement is quick.
+Past either limit, or on any failure, the answer is its text in a <pre>.
+"""
+
+import logging
+import multiprocessing
+import threading
+from contextlib import suppress
+
+from django.conf import settings
+
+from chat.rendering import plain_text_html, render_markdown
+
+logger = logging.getLogger(__name__)
+
+TOO_LONG_NOTE = "This answer is too long to format; here it is as plain text."
+TOO_SLOW_NOTE = "This answer could not be formatted in time; here it is as plain text."
+FAILED_NOTE = "This answer could not be formatted; here it is as plain text."
+
+START_TIMEOUT_S = 30
+
+_context = multiprocessing.get_context("forkserver")
+_context.set_forkserver_preload(["chat.rendering"])
+
+
+def _serve(conn) -> None:
+    """A worker: render each text it is sent, until its pipe closes."""
+    conn.send(None)  # started: its start-up does not count against a render
+    while True:
+        try:
+            text = conn.recv()
+        except EOFError:
+            return
+        try:
+            conn.send((True, render_markdown(text)))
+        except Exception as exc:  # RecursionError included: report, keep serving
+            conn.send((False, f"{type(exc).__name__}: {exc}"[:200]))
+
+
+class _Worker:
+    def __init__(self):
+        self.conn, theirs = _context.Pipe()
+        self.process = _context.Process(
+            target=_serve, args=(theirs,), name="markdown-render", daemon=True
+        )
+        self.process.start()
+        theirs.close()
+        if not self.conn.poll(START_TIMEOUT_S):
+            self.kill()
+            raise RuntimeError("a render worker did not start")
+        self.conn.recv()
+
+    def render(self, text: str, timeout_s: float) -> tuple[bool, str]:
+        self.conn.send(text)
+        if not self.conn.poll(timeout_s):
+            raise TimeoutError(f"rendering took over {timeout_s:g} s")
+        return self.conn.recv()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
+class _Pool:
+    """At most CHAT_RENDER_WORKERS workers, started on first use, reused after."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.idle: list[_Worker] = []
+        self.slots: threading.BoundedSemaphore | None = None
+
+    def render(self, text: str, timeout_s: float) -> str:
+        with self.lock:
+            if self.slots is None:
+                self.slots = threading.BoundedSemaphore(settings.CHAT_RENDER_WORKERS)
+        with self.slots:
+            with self.lock:
+                worker = self.idle.pop() if self.idle else None
+            if worker is None or not worker.process.is_alive():
+                worker = _Worker()
+            try:
+                ok, result = worker.render(text, timeout_s)
+            except BaseException:
+                # Stuck, dead or out of step with its pipe: never reuse it.
+                with suppress(Exception):
+                    worker.kill()
+                raise
+            with self.lock:
+                self.idle.append(worker)
+            if not ok:  # the renderer raised (e.g. RecursionError) in the worker
+                raise RuntimeError(result)
+            return result
+
+
+_pool = _Pool()
+
+
+def render_answer(text: str) -> str:
+    """An answer's HTML: rendered within the budget, else its text as plain text.
+
+    Never raises, so one answer cannot stop whoever renders many (the reaper).
+    Blocks its thread: call it off the event loop and off the database thread.
+    """
+    if len(text) > settings.CHAT_RENDER_MAX_CHARS:
+        return plain_text_html(text, TOO_LONG_NOTE)
+    try:
+        return _pool.render(text, settings.CHAT_RENDER_TIMEOUT_S)
+    except TimeoutError:
+        logger.warning("Rendering an answer of %d characters timed out", len(text))
+        return plain_text_html(text, TOO_SLOW_NOTE)
+    except Exception:
+        logger.exception("Rendering an answer of %d characters failed", len(text))
+        return plain_text_html(text, FAILED_NOTE)
