@@ -10,6 +10,7 @@ from django.http import Http404
 
 from chat import replies
 from chat.replies import wire
+from chat.replies.limits import SocketBucket
 from chat.selectors import aconversation_for_user, streaming_replies
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,11 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 # "Reconnect, please": the client does, at once, and resyncs.
 CLOSE_RECONNECT = 4000
+# A server-side failure (the channel layer at connect): the client reconnects with
+# backoff, so a Redis hiccup under load does not become a stampede.
+CLOSE_SERVER_ERROR = 1011
+# Requests that cost the server a query or a snapshot, rate limited per socket.
+CONTROL_FRAMES = ("stop", "regenerate", "resync")
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -42,10 +48,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # The same answer for someone else's conversation and a missing one.
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.conversation_id = conversation.pk
         # Join before asking runs for snapshots, so no delta falls in between.
-        await self.channel_layer.group_add(
-            wire.group_name_for(self.conversation_id), self.channel_name
+        try:
+            await self.channel_layer.group_add(
+                wire.group_name_for(conversation.pk), self.channel_name
+            )
+        except Exception:
+            # Say so with a close the page understands, rather than a dead socket.
+            logger.exception("Joining conversation %s's group failed", conversation.pk)
+            await self.close(code=CLOSE_SERVER_ERROR)
+            return
+        self.conversation_id = conversation.pk
+        self.control_bucket = SocketBucket(
+            burst=settings.CHAT_CONTROL_BURST,
+            per_minute=settings.CHAT_CONTROL_PER_MINUTE,
         )
         replies.ensure_reaper()
         # A Redis group forgets members after its group expiry: close first, and
@@ -98,12 +114,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
+            if request["type"] in CONTROL_FRAMES:
+                self.control_bucket.take()
             await handler(self, request)
         except replies.ReplyError as exc:
             # Say what the error answers, so the page can match it to its send.
             echo = {k: request[k] for k in ("client_id", "message_id") if k in request}
             await self.send_error(
-                exc.code, exc.message, request=request.get("type"), **echo
+                exc.code,
+                exc.message,
+                request=request.get("type"),
+                **echo,
+                **exc.details,
             )
         except Exception:
             logger.exception("Handling %r failed", request.get("type"))

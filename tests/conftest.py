@@ -6,6 +6,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connections
 
 from chat import offsets, providers
@@ -28,6 +29,11 @@ def fresh_state(settings):
     settings.CHAT_FLUSH_MS = 0
     channel_layers.backends.clear()
     providers.get_provider.cache_clear()
+    if "LocMemCache" in settings.CACHES["default"]["BACKEND"]:
+        # Rate limits live in the cache, and SQLite reuses user ids between tests.
+        # (Redis is shared with server processes: not flushed; PostgreSQL never
+        # reuses an id.)
+        cache.clear()
     yield
     channel_layers.backends.clear()
     providers.get_provider.cache_clear()

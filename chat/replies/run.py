@@ -32,8 +32,8 @@ from chat.providers import (
     get_provider,
 )
 from chat.rendering import render_markdown
-from chat.replies import turns, wire
-from chat.replies.errors import UNEXPECTED_ERROR, WITHHELD_ERROR
+from chat.replies import limits, turns, wire
+from chat.replies.errors import TIMEOUT_ERROR, UNEXPECTED_ERROR, WITHHELD_ERROR
 from chat.replies.throttle import Throttle
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class ReplyRun:
         self.watcher: asyncio.Task | None = None  # moderation while streaming
         self.withheld = None  # the moderation verdict that cut this answer off
         self.moderated_len = 0  # how much of the text moderation has passed
+        self.timed_out = False  # ran past CHAT_REPLY_TIMEOUT_S and was cut off
 
     def text_so_far(self) -> str:
         return "".join(self.sent) + "".join(self.pending)
@@ -165,6 +166,7 @@ class ReplyRun:
             quiet_s=settings.CHAT_FLUSH_QUIET_MS / 1000,
         )
         started = time.monotonic()
+        deadline = started + settings.CHAT_REPLY_TIMEOUT_S
         await self._group_send(
             {
                 "type": "reply.start",
@@ -185,7 +187,9 @@ class ReplyRun:
         while True:
             if queue.empty():
                 now = time.monotonic()
-                wake = min(last_checkpoint + checkpoint_s, last_frame + heartbeat_s)
+                wake = min(
+                    last_checkpoint + checkpoint_s, last_frame + heartbeat_s, deadline
+                )
                 if self.pending:
                     wake = min(wake, throttle.due_at())
                 # asyncio.timeout, not wait_for: wait_for makes a task per wait
@@ -227,6 +231,11 @@ class ReplyRun:
             if now - last_checkpoint >= checkpoint_s:
                 await self._checkpoint()
                 last_checkpoint = now
+            if now >= deadline and not self.timed_out:
+                # Cut off like a stop; the pump's end (_END) ends this loop.
+                self.timed_out = True
+                self.pump.cancel()
+                deadline = float("inf")
             if now - last_frame >= heartbeat_s:
                 await self._group_send(
                     {
@@ -251,6 +260,9 @@ class ReplyRun:
             error = WITHHELD_ERROR.format(self.withheld.describe())
         elif self.stop_requested:
             status = Message.Status.STOPPED
+        elif self.timed_out:
+            status = Message.Status.FAILED
+            error = TIMEOUT_ERROR.format(settings.CHAT_REPLY_TIMEOUT_S)
         elif error:
             status = Message.Status.FAILED
         else:
@@ -340,4 +352,9 @@ class ReplyRun:
         # Stored before reply.done goes out: whoever reads after `done` sees it.
         flag_note = f"Moderation: {self.withheld.describe()}" if self.withheld else ""
         await database_sync_to_async(turns.store_finish)(message, flag_note=flag_note)
+        # The person's tokens today (this answer included), for the usage line.
+        today = await database_sync_to_async(limits.usage_today_in)(
+            self.conversation_id
+        )
+        await self._group_send({"type": "usage", **today})
         await self._group_send(wire.done_payload(message))
