@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from chat.forms import RenameForm, SignupForm
 from chat.models import Conversation
 from chat.providers import default_model
+from chat.replies.limits import usage_today
 from chat.selectors import (
     conversation_for_user,
     recent_messages,
@@ -44,6 +45,8 @@ def chat_page(request, conversation: Conversation | None, *, show_all=False):
                 "homeUrl": reverse("home"),
                 "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
                 "model": model_name,
+                # The usage line under the composer (usage.js renders it).
+                "usage": usage_today(request.user),
             },
         },
     )
