@@ -57,16 +57,24 @@ async def test_a_regeneration_counts_as_a_message(
     assert await Message.objects.filter(role="assistant").acount() == 1
 
 
+async def one_answer_streams_and_another_tab(alice, conversation, connect, upstream):
+    """A long answer streams in `conversation`; a tab is open on another one."""
+    other = await Conversation.objects.acreate(user=alice)
+    first = await connect(alice, conversation.pk)
+    second = await connect(alice, other.pk)
+    upstream.script(tokens=["slow "] * 200, delay=0.02)
+    await first.send(type="send", content="long")
+    start = (await first.receive_until("reply.start"))[-1]
+    return first, start, other, second
+
+
 async def test_answers_streaming_in_other_conversations_count_against_the_limit(
     alice, conversation, connect, openai_upstream
 ):
     await set_profile(alice, concurrent_streams=1)
-    other = await Conversation.objects.acreate(user=alice)
-    first = await connect(alice, conversation.pk)
-    second = await connect(alice, other.pk)
-    openai_upstream.script(tokens=["slow "] * 200, delay=0.02)
-    await first.send(type="send", content="long")
-    start = (await first.receive_until("reply.start"))[-1]
+    first, start, other, second = await one_answer_streams_and_another_tab(
+        alice, conversation, connect, openai_upstream
+    )
 
     await second.send(type="send", content="meanwhile", client_id="m")
     error = (await second.receive_until("error"))[-1]
@@ -86,12 +94,9 @@ async def test_the_quota_counts_answers_still_streaming_so_parallel_starts_stop_
     # Before this, the quota read only finished answers: both would start.
     settings.CHAT_DAILY_TOKEN_QUOTA = 1000
     settings.CHAT_MAX_TOKENS = 1000
-    other = await Conversation.objects.acreate(user=alice)
-    first = await connect(alice, conversation.pk)
-    second = await connect(alice, other.pk)
-    openai_upstream.script(tokens=["slow "] * 200, delay=0.02)
-    await first.send(type="send", content="long")
-    start = (await first.receive_until("reply.start"))[-1]
+    first, start, other, second = await one_answer_streams_and_another_tab(
+        alice, conversation, connect, openai_upstream
+    )
 
     await second.send(type="send", content="meanwhile")
     error = (await second.receive_until("error"))[-1]

@@ -17,7 +17,14 @@ from django.contrib.auth.hashers import make_password
 from django.db import connections
 
 from chat.models import Conversation, Message, Profile
-from tests.servers import SiteServer, Tab, full_text, site_env
+from tests.servers import (
+    SiteServer,
+    Tab,
+    full_text,
+    session_cookie,
+    site_env,
+    two_servers,
+)
 from tests.services import (  # noqa: F401 (fixtures)
     postgres_url,
     redis_url,
@@ -41,17 +48,8 @@ def cluster(
         DATABASE_URL=url_of_the_test_database(postgres_url),
         REDIS_URL=redis_url,
     )
-    log_dir = tmp_path_factory.mktemp("load")
-    pair = [SiteServer("a", env, log_dir), SiteServer("b", env, log_dir)]
-    try:
-        for server in pair:
-            server.start()
-        for server in pair:
-            server.wait_healthy()
+    with two_servers(env, tmp_path_factory.mktemp("load")) as pair:
         yield pair
-    finally:
-        for server in pair:
-            server.stop()
 
 
 @pytest.fixture
@@ -59,8 +57,8 @@ async def tabs(cluster, upstream):
     upstream.reset()
     opened: list[Tab] = []
 
-    async def open_tab(server: SiteServer, user, conversation_id: int) -> Tab:
-        tab = await Tab.open(server.url, user, conversation_id)
+    async def open_tab(server: SiteServer, user, conversation_id: int, **kw) -> Tab:
+        tab = await Tab.open(server.url, user, conversation_id, **kw)
         opened.append(tab)
         return tab
 
@@ -130,11 +128,14 @@ async def test_two_hundred_people_sending_five_messages_each_lose_nothing(
     cluster, tabs, upstream
 ):
     people = await make_people(PEOPLE)
+    cookies = await sync_to_async(lambda: [session_cookie(u) for u, _ in people])()
     # All connect at once: a burst of group_adds on each process's Redis pool.
     opened = await asyncio.gather(
         *(
-            tabs(cluster[i % 2], user, conversation.pk)
-            for i, (user, conversation) in enumerate(people)
+            tabs(cluster[i % 2], user, conversation.pk, cookie=cookie)
+            for i, ((user, conversation), cookie) in enumerate(
+                zip(people, cookies, strict=True)
+            )
         )
     )
 
@@ -169,3 +170,21 @@ async def test_two_hundred_people_sending_five_messages_each_lose_nothing(
     assert await stored.filter(role="assistant", status="complete").acount() == total
     assert await stored.filter(role="assistant", content=full_text(5)).acount() == total
     assert len(upstream.requests) == total
+
+
+async def test_a_burst_of_sockets_joining_groups_fits_a_processs_redis_pool(
+    redis_url,  # noqa: F811
+):
+    """300 joins at once on one process: MaxConnectionsError at redis-py's 100."""
+    burst = 300
+    from channels_redis.core import RedisChannelLayer
+
+    config = dict(settings.CHANNEL_LAYERS["default"]["CONFIG"])
+    layer = RedisChannelLayer(**{**config, "prefix": f"burst{uuid.uuid4().hex[:8]}"})
+    channels = [await layer.new_channel() for _ in range(burst)]
+
+    await asyncio.gather(
+        *(layer.group_add(f"g{i}", channel) for i, channel in enumerate(channels))
+    )
+
+    await layer.flush()
