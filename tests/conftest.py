@@ -1,12 +1,12 @@
 import asyncio
 import json
+import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import connections
 
 from chat import offsets, providers
@@ -27,13 +27,15 @@ def upstream():
 def fresh_state(settings):
     """Give each test its own channel layer and provider (tests run on new loops)."""
     settings.CHAT_FLUSH_MS = 0
+    cache_settings = settings.CACHES["default"]
     channel_layers.backends.clear()
     providers.get_provider.cache_clear()
-    if "LocMemCache" in settings.CACHES["default"]["BACKEND"]:
-        # Rate limits live in the cache, and SQLite reuses user ids between tests.
-        # (Redis is shared with server processes: not flushed; PostgreSQL never
-        # reuses an id.)
-        cache.clear()
+    # Rate limits live in the cache: each test gets its own keys (SQLite reuses
+    # user ids, and Redis, shared with server processes, is not flushed).
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**cache_settings, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"},
+    }
     yield
     channel_layers.backends.clear()
     providers.get_provider.cache_clear()

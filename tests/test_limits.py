@@ -163,12 +163,13 @@ async def test_control_frames_past_the_sockets_bucket_are_rate_limited(
 async def test_a_channel_layer_failure_at_connect_closes_cleanly_so_the_page_reconnects(
     alice, conversation, connect, monkeypatch
 ):
-    from channels.layers import InMemoryChannelLayer
+    from channels.layers import get_channel_layer
 
-    async def too_many_connections(self, group, channel):
+    async def too_many_connections(group, channel):
         raise ConnectionError("Too many connections")
 
-    monkeypatch.setattr(InMemoryChannelLayer, "group_add", too_many_connections)
+    # The in-memory layer, or Redis's (where this was MaxConnectionsError).
+    monkeypatch.setattr(get_channel_layer(), "group_add", too_many_connections)
     socket = await connect(alice, conversation.pk)
 
     closed = await socket.communicator.receive_output(timeout=5)
