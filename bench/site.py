@@ -87,6 +87,10 @@ def site_env(*, db_path: str, upstream_url: str, extra: dict | None = None) -> d
             "DJANGO_SETTINGS_MODULE": "chatsite.settings",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            # One bench user sends far more than a person may: limits off.
+            "CHAT_MESSAGES_PER_MINUTE": "0",
+            "CHAT_CONCURRENT_STREAMS": "0",
+            "CHAT_DAILY_TOKEN_QUOTA": "0",
         }
     )
     env.update(extra or {})

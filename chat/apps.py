@@ -6,4 +6,7 @@ class ChatConfig(AppConfig):
     name = "chat"
 
     def ready(self):
-        from chat import accounts  # noqa: F401 (connects its signal receivers)
+        from chat import (
+            accounts,  # noqa: F401 (connects its signal receivers)
+            checks,  # noqa: F401 (registers the system checks)
+        )

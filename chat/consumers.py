@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from chat import accounts, replies
 from chat.i18n import language_for_scope
 from chat.replies import wire
+from chat.replies.limits import SocketBucket
 from chat.selectors import aconversation_for_user, streaming_replies
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,11 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 # "Reconnect, please": the client does, at once, and resyncs.
 CLOSE_RECONNECT = 4000
+# A server-side failure (the channel layer at connect): the client reconnects with
+# backoff, so a Redis hiccup under load does not become a stampede.
+CLOSE_SERVER_ERROR = 1011
+# Requests that cost the server a query or a snapshot, rate limited per socket.
+CONTROL_FRAMES = ("stop", "regenerate", "resync")
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -43,6 +49,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.joined.append(group)
         await self.channel_layer.group_add(group, self.channel_name)
 
+    async def join_or_close(self, group: str) -> bool:
+        """Join a group; if the layer fails (Redis), close with a code the page
+        reconnects after, rather than leave a dead socket."""
+        try:
+            await self.join(group)
+        except Exception:
+            logger.exception("Joining group %s failed", group)
+            await self.close(code=CLOSE_SERVER_ERROR)
+            return False
+        return True
+
     async def leave_groups(self) -> None:
         while self.joined:
             await self.channel_layer.group_discard(self.joined.pop(), self.channel_name)
@@ -54,7 +71,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         # Logging out, a new password or deactivation closes this socket.
-        await self.join(accounts.user_group_name(user.pk))
+        if not await self.join_or_close(accounts.user_group_name(user.pk)):
+            return
         try:
             conversation = await aconversation_for_user(
                 user=user,
@@ -66,9 +84,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # The same answer for someone else's conversation and a missing one.
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.conversation_id = conversation.pk
         # Join before asking runs for snapshots, so no delta falls in between.
-        await self.join(wire.group_name_for(self.conversation_id))
+        if not await self.join_or_close(wire.group_name_for(conversation.pk)):
+            return
+        self.conversation_id = conversation.pk
+        self.control_bucket = SocketBucket(
+            burst=settings.CHAT_CONTROL_BURST,
+            per_minute=settings.CHAT_CONTROL_PER_MINUTE,
+        )
         replies.ensure_reaper()
         # A Redis group forgets members after its group expiry: close first, and
         # the client comes back as a new member (nothing is lost: it resyncs).
@@ -138,12 +161,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
+            if request["type"] in CONTROL_FRAMES:
+                self.control_bucket.take()
             await handler(self, request)
         except replies.ReplyError as exc:
             # Say what the error answers, so the page can match it to its send.
             echo = {k: request[k] for k in ("client_id", "message_id") if k in request}
             await self.send_error(
-                exc.code, exc.message, request=request.get("type"), **echo
+                exc.code,
+                exc.message,
+                request=request.get("type"),
+                **echo,
+                **exc.details,
             )
         except Exception:
             logger.exception("Handling %r failed", request.get("type"))

@@ -15,6 +15,7 @@ from chat.i18n import page_catalog
 from chat.models import Conversation
 from chat.profiles import profile_for
 from chat.providers import default_model
+from chat.replies.limits import usage_today
 from chat.selectors import (
     conversation_for_user,
     recent_messages,
@@ -48,6 +49,8 @@ def chat_page(request, conversation: Conversation | None, *, show_all=False):
                 "homeUrl": reverse("home"),
                 "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
                 "model": model_name,
+                # The usage line under the composer (usage.js renders it).
+                "usage": usage_today(request.user),
             },
             "page_catalog": page_catalog(),
         },

@@ -134,6 +134,10 @@ if REDIS_URL:
         "socket_connect_timeout": envfloat("REDIS_CONNECT_TIMEOUT_S", 5),
         # Ping idle pooled connections so a firewall or NAT cannot cut them unseen.
         "health_check_interval": envint("REDIS_HEALTH_CHECK_S", 15),
+        # Every command in flight holds a pooled connection: a process needs about
+        # one per socket connecting at once plus one per running answer. redis-py's
+        # default of 100 made a burst of connects fail (docs/FIELD_NOTES.md).
+        "max_connections": envint("REDIS_MAX_CONNECTIONS", 1000),
     }
     if CHANNEL_LAYER_BACKEND.endswith("RedisPubSubChannelLayer"):
         # Pub/sub has no capacity or expiry: a message reaches whoever listens now.
@@ -279,8 +283,26 @@ CHAT_WS_MAX_BYTES = CHAT_MAX_MESSAGE_CHARS * 6 + 4096
 CHAT_RENDER_MAX_CHARS = envint("CHAT_RENDER_MAX_CHARS", 200_000)
 CHAT_RENDER_TIMEOUT_S = envfloat("CHAT_RENDER_TIMEOUT_S", 2)
 CHAT_RENDER_WORKERS = envint("CHAT_RENDER_WORKERS", 2)
+# Limits per person (README "Limits and abuse"); a Profile may override the first
+# three. On by default when DEBUG is off, so a public site is protected; 0 turns
+# one off.
+CHAT_MESSAGES_PER_MINUTE = envint("CHAT_MESSAGES_PER_MINUTE", 0 if DEBUG else 20)
+CHAT_CONCURRENT_STREAMS = envint("CHAT_CONCURRENT_STREAMS", 0 if DEBUG else 3)
 # Prompt + completion tokens a person may use per day (server time); 0: no quota.
-CHAT_DAILY_TOKEN_QUOTA = envint("CHAT_DAILY_TOKEN_QUOTA", 0)
+CHAT_DAILY_TOKEN_QUOTA = envint("CHAT_DAILY_TOKEN_QUOTA", 0 if DEBUG else 200_000)
+# Control frames (stop, resync, regenerate) per socket: a bucket of this many,
+# refilled at this rate.
+CHAT_CONTROL_BURST = envint("CHAT_CONTROL_BURST", 10)
+CHAT_CONTROL_PER_MINUTE = envint("CHAT_CONTROL_PER_MINUTE", 60)
+# Failed logins per username, and login/signup attempts per IP, in a window.
+CHAT_LOGIN_FAILURES_PER_USERNAME = envint("CHAT_LOGIN_FAILURES_PER_USERNAME", 5)
+CHAT_LOGIN_ATTEMPTS_PER_IP = envint("CHAT_LOGIN_ATTEMPTS_PER_IP", 30)
+CHAT_LOGIN_WINDOW_S = envint("CHAT_LOGIN_WINDOW_S", 900)
+# Bounds of one answer: the context sent (oldest turns dropped first), its length,
+# and its total time.
+CHAT_CONTEXT_TOKENS = envint("CHAT_CONTEXT_TOKENS", 16_000)
+CHAT_MAX_TOKENS = envint("CHAT_MAX_TOKENS", 4096)
+CHAT_REPLY_TIMEOUT_S = envfloat("CHAT_REPLY_TIMEOUT_S", 300)
 CHAT_HISTORY_MESSAGES = envint("CHAT_HISTORY_MESSAGES", 50)
 # A conversation page renders this many recent messages; older ones behind a link.
 CHAT_PAGE_MESSAGES = envint("CHAT_PAGE_MESSAGES", 200)

@@ -1,7 +1,12 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from chat import health, views
+from chat.auth_limits import throttled
+
+# The admin's login form is throttled like the site's (chat/auth_limits.py).
+admin.site.login = throttled(admin.site.login)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,7 +22,8 @@ urlpatterns = [
         views.conversation_delete,
         name="conversation_delete",
     ),
-    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/signup/", throttled(views.signup), name="signup"),
+    path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),
     path("language/", views.set_language, name="set_language"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

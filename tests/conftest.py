@@ -1,5 +1,6 @@
 import asyncio
 import json
+import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -26,8 +27,15 @@ def upstream():
 def fresh_state(settings):
     """Give each test its own channel layer and provider (tests run on new loops)."""
     settings.CHAT_FLUSH_MS = 0
+    cache_settings = settings.CACHES["default"]
     channel_layers.backends.clear()
     providers.get_provider.cache_clear()
+    # Rate limits live in the cache: each test gets its own keys (SQLite reuses
+    # user ids, and Redis, shared with server processes, is not flushed).
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**cache_settings, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"},
+    }
     yield
     channel_layers.backends.clear()
     providers.get_provider.cache_clear()

@@ -133,6 +133,21 @@ class SiteServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
+@contextlib.contextmanager
+def two_servers(env: dict, log_dir: Path):
+    """Two server processes "a" and "b" on `env`, healthy, stopped afterwards."""
+    pair = [SiteServer("a", env, log_dir), SiteServer("b", env, log_dir)]
+    try:
+        for server in pair:
+            server.start()
+        for server in pair:
+            server.wait_healthy()
+        yield pair
+    finally:
+        for server in pair:
+            server.stop()
+
+
 def session_cookie(user, client=None) -> str:
     """Log a user in (or take a logged-in test client's session) and return the
     Cookie header value a browser would send."""
@@ -157,9 +172,11 @@ class Tab:
         self.deltas_to_lose = 0  # pretend the layer drops the next N deltas
 
     @classmethod
-    async def open(cls, base_url: str, user, conversation_id: int, **options) -> "Tab":
-        """Connect to `base_url` (http or https) as this user."""
-        cookie = await sync_to_async(session_cookie)(user)
+    async def open(
+        cls, base_url: str, user, conversation_id: int, cookie=None, **options
+    ) -> "Tab":
+        """Connect to `base_url` (http or https) as this user (or this cookie)."""
+        cookie = cookie or await sync_to_async(session_cookie)(user)
         scheme = "wss" if base_url.startswith("https") else "ws"
         host = base_url.split("://", 1)[1]
         ws = await ws_connect(

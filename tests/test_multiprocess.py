@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from chat.models import Message
 from tests.hostile_corpus import LONG_RICH_MARKDOWN
-from tests.servers import SiteServer, Tab, full_text, site_env
+from tests.servers import SiteServer, Tab, full_text, site_env, two_servers
 from tests.services import (  # noqa: F401 (fixtures)
     postgres_url,
     redis_url,
@@ -90,17 +90,8 @@ def servers(
         CHAT_REAP_AFTER_S=REAP_AFTER_S,
         CHAT_REAP_INTERVAL_S=0.5,
     )
-    log_dir = tmp_path_factory.mktemp("servers")
-    pair = [SiteServer("a", env, log_dir), SiteServer("b", env, log_dir)]
-    for server in pair:
-        server.start()
-    try:
-        for server in pair:
-            server.wait_healthy()
+    with two_servers(env, tmp_path_factory.mktemp("servers")) as pair:
         yield pair
-    finally:
-        for server in pair:
-            server.stop()
 
 
 @pytest.fixture

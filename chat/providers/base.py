@@ -1,7 +1,12 @@
 """The contract every model backend meets: stream text deltas, then usage and finish."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+
+from django.conf import settings
+
+# Tokens a message costs beyond its text (role and separators, as OpenAI counts).
+MESSAGE_OVERHEAD_TOKENS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,46 @@ class Provider:
         that ignores include_usage); about four characters a token."""
         return max(1, round(len(text) / 4)) if text else 0
 
+    def measure(self, messages: list[dict]) -> int:
+        """Tokens these messages cost as a prompt."""
+        return sum(
+            self.count_tokens(str(m.get("content", ""))) + MESSAGE_OVERHEAD_TOKENS
+            for m in messages
+        )
+
+    def fit_context(self, messages: list[dict]) -> list[dict]:
+        """The context this backend is sent: at most CHAT_CONTEXT_TOKENS."""
+        return fit(messages, settings.CHAT_CONTEXT_TOKENS, self.measure)
+
+    def max_answer_tokens(self) -> int:
+        """The longest answer this backend may write (CHAT_MAX_TOKENS)."""
+        return settings.CHAT_MAX_TOKENS
+
     def estimate_usage(self, *, messages: list[dict], text: str) -> Usage:
         prompt = sum(self.count_tokens(str(m.get("content", ""))) for m in messages)
         return Usage(prompt_tokens=prompt, completion_tokens=self.count_tokens(text))
+
+
+def fit(
+    messages: list[dict], budget: int, measure: Callable[[list[dict]], int]
+) -> list[dict]:
+    """Drop the oldest turns until `measure(messages) <= budget`.
+
+    A leading system message is kept. When the newest message alone is too long,
+    its end is kept (the newest words). The one place context is trimmed: every
+    backend with its own budget and way of counting.
+    """
+    system = [m for m in messages[:1] if m["role"] == "system"]
+    turns = messages[len(system) :]
+    while True:
+        size = measure(system + turns)
+        if size <= budget or not turns:
+            return system + turns
+        if len(turns) > 1:
+            turns = turns[1:]
+            continue
+        last = turns[-1]
+        if len(last["content"]) <= 1:
+            return system + turns  # the system prompt alone is over the budget
+        keep = max(1, len(last["content"]) * budget // (2 * size))
+        turns = [{**last, "content": last["content"][-keep:]}]

@@ -21,6 +21,7 @@ from chat.providers.base import (
     Queued,
     TextDelta,
     Usage,
+    fit,
 )
 from chat.replies import errors
 
@@ -72,25 +73,18 @@ class LoadedModel:
     def count(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode(), add_bos=False, special=True))
 
+    def tokens(self, messages: list[dict]):
+        formatted = self.formatter(messages=messages)
+        tokens = self.llama.tokenize(
+            formatted.prompt.encode(), add_bos=False, special=True
+        )
+        return tokens, formatted.stop
+
     def prompt(self, messages: list[dict], max_tokens: int) -> tuple[list[int], list]:
         """Apply the chat template, dropping the oldest turns until the reply fits."""
         budget = self.llama.n_ctx() - max_tokens
-        system = [m for m in messages[:1] if m["role"] == "system"]
-        turns = messages[len(system) :]
-        while True:
-            formatted = self.formatter(messages=system + turns)
-            tokens = self.llama.tokenize(
-                formatted.prompt.encode(), add_bos=False, special=True
-            )
-            if len(tokens) <= budget:
-                return tokens, formatted.stop
-            if len(turns) > 1:
-                turns = turns[1:]
-                continue
-            # One message longer than the context: keep its end, the newest words.
-            last = turns[-1]
-            keep = max(1, len(last["content"]) * budget // (2 * len(tokens)))
-            turns = [{**last, "content": last["content"][-keep:]}]
+        fitted = fit(messages, budget, lambda some: len(self.tokens(some)[0]))
+        return self.tokens(fitted)
 
 
 class LocalProvider(Provider):
@@ -107,6 +101,9 @@ class LocalProvider(Provider):
             return model_path().stem
         except ProviderError:
             return "local model (not installed)"
+
+    def max_answer_tokens(self) -> int:
+        return min(settings.CHAT_LOCAL_MAX_TOKENS, settings.CHAT_MAX_TOKENS)
 
     def count_tokens(self, text: str) -> int:
         if self._model is None:
@@ -152,7 +149,7 @@ class LocalProvider(Provider):
         except Exception as exc:
             logger.exception("Could not load the local model")
             raise ProviderError(errors.LOCAL_LOAD_ERROR) from exc
-        max_tokens = settings.CHAT_LOCAL_MAX_TOKENS
+        max_tokens = self.max_answer_tokens()
         prompt, stop_words = await asyncio.to_thread(
             loaded.prompt, messages, max_tokens
         )

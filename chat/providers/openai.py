@@ -66,6 +66,9 @@ class OpenAIProvider(Provider):
                 messages=[],
                 stream=True,
                 stream_options={"include_usage": True},
+                # max_tokens, not max_completion_tokens: what OpenAI-compatible
+                # servers (vLLM, Ollama, llama.cpp) understand.
+                max_tokens=self.max_answer_tokens(),
                 extra_body={"messages": messages},
             ) as response:
                 last_yield = time.monotonic()

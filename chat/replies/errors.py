@@ -13,10 +13,12 @@ from django.utils.translation import gettext, gettext_noop
 class ReplyError(Exception):
     """A request about replies that cannot be done; `code` goes on the wire."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, **details):
         super().__init__(message)
         self.code = code
         self.message = message
+        # More fields for the error frame (a limit's `limit` and `retry_after_s`).
+        self.details = details
 
 
 def busy() -> ReplyError:
@@ -61,6 +63,10 @@ NO_LOCAL_MODEL_ERROR = gettext_noop(
 )
 LOCAL_LOAD_ERROR = gettext_noop("The local model could not be loaded.")
 LOCAL_FAILED_ERROR = gettext_noop("The local model failed while answering.")
+REPLY_TIMEOUT_ERROR = gettext_noop(
+    "This answer took longer than an answer may take (CHAT_REPLY_TIMEOUT_S), so it "
+    "was cut off here. The text so far is kept; you can regenerate it."
+)
 
 STORED_ERRORS = (
     INTERRUPTED_ERROR,
@@ -76,4 +82,5 @@ STORED_ERRORS = (
     NO_LOCAL_MODEL_ERROR,
     LOCAL_LOAD_ERROR,
     LOCAL_FAILED_ERROR,
+    REPLY_TIMEOUT_ERROR,
 )

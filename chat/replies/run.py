@@ -32,8 +32,8 @@ from chat.providers import (
     get_provider,
 )
 from chat.render_budget import render_answer
-from chat.replies import turns, wire
-from chat.replies.errors import UNEXPECTED_ERROR, WITHHELD_ERROR
+from chat.replies import limits, turns, wire
+from chat.replies.errors import REPLY_TIMEOUT_ERROR, UNEXPECTED_ERROR, WITHHELD_ERROR
 from chat.replies.live import LiveBlocks
 from chat.replies.throttle import Throttle
 
@@ -96,6 +96,7 @@ class ReplyRun:
         self.blocks = LiveBlocks(
             self.message_id, self._group_send, enabled=settings.CHAT_LIVE_FORMAT
         )
+        self.timed_out = False  # ran past CHAT_REPLY_TIMEOUT_S and was cut off
 
     def text_so_far(self) -> str:
         return "".join(self.sent) + "".join(self.pending)
@@ -195,6 +196,7 @@ class ReplyRun:
             quiet_s=settings.CHAT_FLUSH_QUIET_MS / 1000,
         )
         started = time.monotonic()
+        deadline = started + settings.CHAT_REPLY_TIMEOUT_S
         await self._group_send(
             {
                 "type": "reply.start",
@@ -215,7 +217,9 @@ class ReplyRun:
         while True:
             if queue.empty():
                 now = time.monotonic()
-                wake = min(last_checkpoint + checkpoint_s, last_frame + heartbeat_s)
+                wake = min(
+                    last_checkpoint + checkpoint_s, last_frame + heartbeat_s, deadline
+                )
                 if self.pending:
                     wake = min(wake, throttle.due_at())
                 # asyncio.timeout, not wait_for: wait_for makes a task per wait
@@ -257,6 +261,11 @@ class ReplyRun:
             if now - last_checkpoint >= checkpoint_s:
                 await self._checkpoint()
                 last_checkpoint = now
+            if now >= deadline and not self.timed_out:
+                # Cut off like a stop; the pump's end (_END) ends this loop.
+                self.timed_out = True
+                self.pump.cancel()
+                deadline = float("inf")
             if now - last_frame >= heartbeat_s:
                 await self._group_send(
                     {
@@ -276,6 +285,9 @@ class ReplyRun:
             error = WITHHELD_ERROR.format(self.withheld.describe())
         elif self.stop_requested:
             status = Message.Status.STOPPED
+        elif self.timed_out:
+            status = Message.Status.FAILED
+            error = REPLY_TIMEOUT_ERROR
         elif error:
             status = Message.Status.FAILED
         else:
@@ -387,4 +399,9 @@ class ReplyRun:
         self.ended = True
         if not stored:
             raise _Gone
+        # The person's tokens today (this answer included), for the usage line.
+        today = await database_sync_to_async(limits.usage_today_in)(
+            self.conversation_id
+        )
+        await self._group_send({"type": "usage", **today})
         await self._group_send(wire.done_payload(message))

@@ -15,9 +15,9 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from chat.models import Conversation, Flag, Message
-from chat.providers import default_model
+from chat.providers import default_model, get_provider
 from chat.replies.errors import ReplyError, busy
-from chat.replies.limits import check_quota
+from chat.replies.limits import check_new_answer, precheck
 
 
 @dataclass
@@ -64,7 +64,7 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
 
     Of several answers to one user message (regenerated ones), the newest with
     text counts; answers that produced nothing, or were withheld by moderation,
-    are left out.
+    are left out. The backend's `fit_context` then bounds it to CHAT_CONTEXT_TOKENS.
     """
     history: list[dict] = []
     system_prompt = settings.CHAT_SYSTEM_PROMPT
@@ -94,11 +94,11 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
                 continue
             answered[reply_to_id] = len(history)
         history.append({"role": role, "content": content})
-    return history
+    return get_provider().fit_context(history)
 
 
 def check_can_start(conversation_id: int) -> None:
-    """Refuse early what store_turn would: an answer still streaming, the quota.
+    """Refuse early what store_turn would: an answer still streaming, the limits.
 
     Without a lock: store_turn decides for certain; this only spares work.
     """
@@ -106,7 +106,7 @@ def check_can_start(conversation_id: int) -> None:
         conversation_id=conversation_id, status=Message.Status.STREAMING
     ).exists():
         raise busy()
-    check_quota(
+    precheck(
         Conversation.objects.values_list("user_id", flat=True).get(pk=conversation_id)
     )
 
@@ -129,17 +129,18 @@ def store_turn(
                 content=content,
                 client_id=client_id or None,
             )
-            reply = _create_reply(conversation, user_message, run_channel)
+            history = history_for(conversation, up_to=user_message)
+            reply = _create_reply(conversation, user_message, run_channel, history)
             # After the inserts, so a retried send and "busy" still come first;
-            # its ReplyError rolls them back.
-            check_quota(conversation.user_id)
+            # a refusal (ReplyError) rolls them back.
+            check_new_answer(conversation.user_id, reply)
             new_title = "" if conversation.title else title_from(content)
             conversation.title = conversation.title or new_title
             conversation.save(update_fields=["title", "updated_at"])
             return Turn(
                 user_message=user_message,
                 reply=reply,
-                history=history_for(conversation, up_to=user_message),
+                history=history,
                 new_title=new_title,
             )
     except IntegrityError:
@@ -170,23 +171,26 @@ def store_regeneration(
                     "not_found", gettext("There is no such answer to regenerate.")
                 )
             user_message = previous.reply_to
-            reply = _create_reply(conversation, user_message, run_channel)
-            check_quota(conversation.user_id)
+            history = history_for(conversation, up_to=user_message)
+            reply = _create_reply(conversation, user_message, run_channel, history)
+            check_new_answer(conversation.user_id, reply)
             conversation.save(update_fields=["updated_at"])
-            return Turn(
-                user_message=user_message,
-                reply=reply,
-                history=history_for(conversation, up_to=user_message),
-            )
+            return Turn(user_message=user_message, reply=reply, history=history)
     except IntegrityError:
         # The unique constraint: one streaming answer per conversation.
         raise busy() from None
 
 
 def _create_reply(
-    conversation: Conversation, user_message: Message, run_channel: str
+    conversation: Conversation,
+    user_message: Message,
+    run_channel: str,
+    history: list[dict],
 ) -> Message:
     return Message.objects.create(
+        # An estimate until the final write stores the real count: the quota
+        # counts a streaming answer at this plus the longest answer allowed.
+        prompt_tokens=get_provider().measure(history),
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,

@@ -98,6 +98,10 @@ def server_env(browser_database, browser_upstream):
         SECRET_KEY="browser-tests-" + uuid.uuid4().hex,
         DATABASE_URL=browser_database,
         CHAT_REQUEST_TIMEOUT_S=2,
+        # One logged-in user plays every test's person: no per-minute or
+        # concurrency limit (the quota stays, for the usage line).
+        CHAT_MESSAGES_PER_MINUTE=0,
+        CHAT_CONCURRENT_STREAMS=0,
     )
     if os.environ.get("REDIS_URL"):
         prefix = f"browser{os.getpid()}"

@@ -302,3 +302,17 @@ def test_the_dark_theme_follows_the_system(contexts):
     red, green, blue = (int(n) for n in re.findall(r"\d+", background)[:3])
     assert red + green + blue < 3 * 80, background
     screenshot(page, "dark")
+
+
+def test_the_usage_line_shows_tokens_today_against_the_quota_after_each_answer(page):
+    new_chat(page)
+    usage = page.locator("#usage-today")
+    expect(usage).to_have_text(re.compile(r"^[\d,]+ of 200,000 tokens today$"))
+    before = int(usage.inner_text().split(" of ")[0].replace(",", ""))
+
+    reply = send(page, "!tokens 30")
+    expect(reply).to_have_attribute("data-status", "complete")
+
+    expect(usage).not_to_have_text(f"{before:,} of 200,000 tokens today")
+    after = int(usage.inner_text().split(" of ")[0].replace(",", ""))
+    assert after >= before + 30

@@ -32,6 +32,7 @@ import { scheduleScroll } from "./scroll.js";
 import { formatCount, setTime, toInt } from "./format.js";
 import { announce, showBanner } from "./notices.js";
 import { gettext, interpolate } from "./i18n.js";
+import { showQuotaReached, showUsage } from "./usage.js";
 
 export function handleFrame(data) {
   switch (data.type) {
@@ -64,6 +65,9 @@ export function handleFrame(data) {
       break;
     case "conversation":
       onConversation(data.conversation || data);
+      break;
+    case "usage":
+      showUsage(data);
       break;
     default:
       break;
@@ -258,6 +262,8 @@ function onError(data) {
   if (data.request === "regenerate") {
     for (const b of els.messages.querySelectorAll(".retry-btn, .regenerate-btn")) b.disabled = false;
   }
+  // A limit (rate_limited, too_many_streams, quota): its message says when to retry.
+  if (data.code === "quota") showQuotaReached(data.limit);
   showBanner(text);
   announce(text);
 }

@@ -7,7 +7,9 @@
  * body[data-socket]           "connecting" | "open" | "closed" (conversation pages only)
  * body[data-streaming]        "true" while a reply streams in this conversation, else "false"
  * #chat-config                json_script config: conversationId, wsPath, newUrl, homeUrl,
- *                             maxChars, model
+ *                             maxChars, model, usage {used, quota}
+ * #usage-today                the person's tokens today against their quota,
+ *                             [data-state] ok|near|over
  * #messages                   the message list; each message is an
  *   article.message           [data-message-id] (absent only on an optimistic user message not
  *                             yet stored, which carries [data-client-id] instead),
@@ -54,6 +56,7 @@ import { initTitle } from "./title.js";
 import { initConfirm } from "./confirm.js";
 import { initSidebar } from "./sidebar.js";
 import { initKeyboard } from "./keyboard.js";
+import { initUsage } from "./usage.js";
 
 function start() {
   initScrolling();
@@ -65,6 +68,7 @@ function start() {
   initConfirm();
   initSidebar();
   initKeyboard();
+  initUsage();
 
   adoptServerMessages();
   updateBusy();
