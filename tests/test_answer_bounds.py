@@ -7,7 +7,7 @@ import pytest
 from chat.models import Conversation, Message
 from chat.providers import Provider
 from chat.providers.base import fit
-from chat.replies.errors import TIMEOUT_ERROR
+from chat.replies.errors import REPLY_TIMEOUT_ERROR
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,6 +88,6 @@ async def test_an_answer_past_its_time_ends_failed_keeping_its_text(
 
     message = await Message.objects.aget(pk=done["message_id"])
     assert message.status == done["status"] == "failed"
-    assert message.error == done["error"] == TIMEOUT_ERROR.format(0.5)
+    assert message.error == done["error"] == REPLY_TIMEOUT_ERROR
     assert message.content.startswith("t0 t1 ") and len(message.content.split()) < 500
     assert await asyncio.to_thread(openai_upstream.wait_for_disconnect, 5)

@@ -5,6 +5,7 @@
 
 import { cfg } from "./page.js";
 import { formatCount, toInt } from "./format.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const usage = { used: 0, quota: 0, ...(cfg.usage || {}) };
 
@@ -14,8 +15,11 @@ function render() {
   const used = toInt(usage.used) || 0;
   const quota = toInt(usage.quota) || 0;
   el.textContent = quota
-    ? formatCount(used) + " of " + formatCount(quota) + " tokens today"
-    : formatCount(used) + " tokens today";
+    ? interpolate(gettext("%(used)s of %(quota)s tokens today"), {
+        used: formatCount(used),
+        quota: formatCount(quota),
+      })
+    : interpolate(gettext("%(used)s tokens today"), { used: formatCount(used) });
   el.dataset.state = quota && used >= quota ? "over" : quota && used >= 0.8 * quota ? "near" : "ok";
 }
 
