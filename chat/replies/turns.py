@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from chat.models import Conversation, Flag, Message
 from chat.providers import default_model
+from chat.replies import tree
 from chat.replies.errors import ReplyError, busy
 from chat.replies.limits import check_quota
 
@@ -32,39 +33,44 @@ def title_from(content: str) -> str:
     return first_line[:60] + ("…" if len(first_line) > 60 else "")
 
 
-def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
-    """Build the model's messages: the conversation up to a user message.
+def system_prompt_for(conversation: Conversation) -> str:
+    """The conversation's own system prompt, else the site's."""
+    return conversation.system_prompt or settings.CHAT_SYSTEM_PROMPT
 
-    Of several answers to one user message (regenerated ones), the newest with
-    text counts; answers that produced nothing are left out.
+
+def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
+    """Build the model's messages: the system prompt, then the path to a user message.
+
+    Only the branch being answered counts (`tree.path_turns`), newest
+    CHAT_HISTORY_MESSAGES of it; answers that produced nothing are left out.
     """
     history: list[dict] = []
-    if settings.CHAT_SYSTEM_PROMPT:
-        history.append({"role": "system", "content": settings.CHAT_SYSTEM_PROMPT})
-    answered: dict[int, int] = {}  # user message id -> index of its answer
-    # Plain tuples of the three columns used: no model instances (and their
-    # init signals) per row, and no rendered HTML read for nothing.
-    recent = (
-        conversation.messages.filter(id__lte=up_to.pk)
-        .order_by("-id")
-        .values_list("role", "content", "reply_to_id")[: settings.CHAT_HISTORY_MESSAGES]
+    system_prompt = system_prompt_for(conversation)
+    if system_prompt:
+        history.append({"role": "system", "content": system_prompt})
+    turns = tree.path_turns(
+        conversation.pk, up_to.pk, limit=settings.CHAT_HISTORY_MESSAGES
     )
-    for role, content, reply_to_id in reversed(recent):
-        if role == Message.Role.ASSISTANT:
-            if not content:
-                continue
-            if reply_to_id in answered:
-                history[answered[reply_to_id]]["content"] = content
-                continue
-            answered[reply_to_id] = len(history)
+    for role, content in turns:
+        if role == Message.Role.ASSISTANT and not content:
+            continue
         history.append({"role": role, "content": content})
     return history
 
 
 def store_turn(
-    *, conversation_id: int, content: str, client_id: str | None, run_channel: str
+    *,
+    conversation_id: int,
+    content: str,
+    client_id: str | None,
+    run_channel: str,
+    edit_of: int | None = None,
 ) -> Turn:
-    """Store a person's message and its empty answer; a retried send stores nothing."""
+    """Store a person's message and its empty answer; a retried send stores nothing.
+
+    The message continues the branch shown, or with `edit_of` (a user message's
+    id) it is an edit of that one: its sibling, starting a branch of its own.
+    """
     # The unique constraints decide (one streaming reply per conversation, one
     # message per client_id): no exists()/first() checks on the common path.
     try:
@@ -78,14 +84,19 @@ def store_turn(
                 role=Message.Role.USER,
                 content=content,
                 client_id=client_id or None,
+                parent_id=(
+                    conversation.current_leaf_id
+                    if edit_of is None
+                    else _edited(conversation, edit_of).parent_id
+                ),
             )
-            reply = _create_reply(conversation, user_message, run_channel)
+            reply = create_reply(conversation, user_message, run_channel)
             # After the inserts, so a retried send and "busy" still come first;
             # its ReplyError rolls them back.
             check_quota(conversation.user_id)
             new_title = "" if conversation.title else title_from(content)
             conversation.title = conversation.title or new_title
-            conversation.save(update_fields=["title", "updated_at"])
+            conversation.save(update_fields=["title", "current_leaf", "updated_at"])
             return Turn(
                 user_message=user_message,
                 reply=reply,
@@ -103,6 +114,15 @@ def store_turn(
         raise busy() from None
 
 
+def _edited(conversation: Conversation, message_id: int) -> Message:
+    original = conversation.messages.filter(
+        pk=message_id, role=Message.Role.USER
+    ).first()
+    if original is None:
+        raise ReplyError("not_found", "There is no such message to edit.")
+    return original
+
+
 def store_regeneration(
     *, conversation_id: int, message_id: int, run_channel: str
 ) -> Turn:
@@ -115,12 +135,13 @@ def store_regeneration(
             previous = conversation.messages.filter(
                 pk=message_id, role=Message.Role.ASSISTANT
             ).first()
-            if previous is None or previous.reply_to is None:
+            if previous is None or previous.parent is None:
                 raise ReplyError("not_found", "There is no such answer to regenerate.")
-            user_message = previous.reply_to
-            reply = _create_reply(conversation, user_message, run_channel)
+            # A sibling of the old answer: both stay, the new one is shown.
+            user_message = previous.parent
+            reply = create_reply(conversation, user_message, run_channel)
             check_quota(conversation.user_id)
-            conversation.save(update_fields=["updated_at"])
+            conversation.save(update_fields=["current_leaf", "updated_at"])
             return Turn(
                 user_message=user_message,
                 reply=reply,
@@ -131,18 +152,21 @@ def store_regeneration(
         raise busy() from None
 
 
-def _create_reply(
+def create_reply(
     conversation: Conversation, user_message: Message, run_channel: str
 ) -> Message:
-    return Message.objects.create(
+    """Store an empty streaming answer to a user message; the branch now ends there."""
+    reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         model=default_model(conversation),
-        reply_to=user_message,
+        parent=user_message,
         run_channel=run_channel,
         heartbeat_at=timezone.now(),
     )
+    conversation.current_leaf = reply
+    return reply
 
 
 def store_checkpoint(message_id: int, content: str) -> None:

@@ -28,6 +28,9 @@ import { resetStopButton, updateBusy } from "./busy.js";
 import { scheduleScroll } from "./scroll.js";
 import { setTime, toInt } from "./format.js";
 import { announce, showBanner } from "./notices.js";
+import { applyPath, noteMessage } from "./branches.js";
+import { editFailed, editStored } from "./edit.js";
+import { applyConversationSettings, configureFailed } from "./settings.js";
 
 export function handleFrame(data) {
   switch (data.type) {
@@ -57,6 +60,9 @@ export function handleFrame(data) {
       break;
     case "conversation":
       onConversation(data.conversation || data);
+      break;
+    case "conversation.path":
+      applyPath(data);
       break;
     default:
       break;
@@ -95,6 +101,8 @@ function onMessage(data) {
     entry = register(el, id, m.role || "user", m.status || "complete", "");
   }
   if (m.created_at) setTime(part(entry, ".message-time"), m.created_at);
+  noteMessage(entry, m);
+  editStored(clientId);
   if (entry.role === "assistant") {
     if (m.model) setModel(entry, m.model);
     if (m.status === "streaming") {
@@ -230,6 +238,8 @@ function onError(data) {
     }
     return; // the watchdog would repeat this banner every few seconds
   }
+  if (data.request === "edit") editFailed(data);
+  if (data.request === "configure") configureFailed();
   if (data.request === "regenerate") {
     for (const b of els.messages.querySelectorAll(".retry-btn, .regenerate-btn")) b.disabled = false;
   }
@@ -240,4 +250,5 @@ function onError(data) {
 function onConversation(c) {
   if (!c || toInt(c.id) === null) return;
   if (typeof c.title === "string") applyTitle(toInt(c.id), c.title);
+  applyConversationSettings(c);
 }

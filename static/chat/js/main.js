@@ -32,6 +32,12 @@
  * #jump-latest                "Jump to latest" button, shown while scrolled up
  * #empty-state, .suggestion[data-prompt]   the empty state and its example prompts
  * #title-form, #title-input   rename; form[data-confirm] asks before submitting (delete)
+ *   article.message           also [data-parent-id] and [data-siblings] (ids, itself included);
+ *   .branch-nav               "‹ 2 / 3 ›" (.branch-count, [data-action=branch-prev|branch-next])
+ *   .edit-btn, .message-editor  edit a user message in place (.edit-input, Enter saves)
+ * #model-picker               the model of this conversation (<select>)
+ * #settings-button, #settings-dialog   system prompts (#system-prompt-input, #default-prompt-input)
+ * #help-button, #help-dialog  keyboard shortcuts ("?")
  * #sidebar, #sidebar-toggle, #conversation-list li[data-conversation-id]
  * offsets.js                  the offset rule (applyDelta, applySnapshot, ...), importable
  * window.ChatClient           { socket, messages, pending, reconnect() } for tests and debugging
@@ -52,6 +58,10 @@ import { initTitle } from "./title.js";
 import { initConfirm } from "./confirm.js";
 import { initSidebar } from "./sidebar.js";
 import { initKeyboard } from "./keyboard.js";
+import { initBranches, onSocketOpen } from "./branches.js";
+import { initEdit } from "./edit.js";
+import { initSettings } from "./settings.js";
+import { initHelp } from "./help.js";
 
 function start() {
   initScrolling();
@@ -63,6 +73,10 @@ function start() {
   initConfirm();
   initSidebar();
   initKeyboard();
+  initBranches();
+  initEdit();
+  initSettings();
+  initHelp();
 
   adoptServerMessages();
   updateBusy();
@@ -77,6 +91,7 @@ function start() {
       onFrame: handleFrame,
       onOpen() {
         sendPendingStops();
+        onSocketOpen();
         flushOutbox();
       },
       onClose: markUnsent,

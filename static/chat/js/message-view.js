@@ -30,6 +30,9 @@ export function buildMessageEl(role, status) {
   if (role !== "assistant") {
     for (const part of el.querySelectorAll("[data-assistant-only]")) part.remove();
   }
+  if (role !== "user") {
+    for (const part of el.querySelectorAll("[data-user-only]")) part.remove();
+  }
   const author = el.querySelector(".message-author");
   if (author) author.textContent = role === "user" ? "You" : role === "system" ? "System" : cfg.model || "Assistant";
   setTime(el.querySelector(".message-time"), new Date().toISOString());
