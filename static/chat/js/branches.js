@@ -89,19 +89,29 @@ export async function reloadThread() {
     try {
       do {
         reloadAgain = false;
+        const known = new Set(messages.keys());
         const response = await fetch(location.pathname + location.search, { credentials: "same-origin" });
         if (!response.ok) throw new Error("HTTP " + response.status);
         const page = new DOMParser().parseFromString(await response.text(), "text/html");
         const fresh = page.getElementById("messages");
         if (!fresh) throw new Error("no thread in the page");
+        // Messages that arrived while the page loaded, and are not in it, stay
+        // after it (their frames came after it was rendered); so do sends not
+        // stored yet.
+        const inPage = new Set([...fresh.children].map((el) => toInt(el.dataset.messageId)));
+        const later = [...messages.values()].filter(
+          (entry) => !known.has(entry.id) && !inPage.has(entry.id) && entry.el.isConnected
+        );
         const unsent = [...els.messages.querySelectorAll(".message:not([data-message-id])")];
         messages.clear();
-        els.messages.replaceChildren(...fresh.children, ...unsent);
+        els.messages.replaceChildren(...fresh.children);
         const earlier = document.querySelector(".earlier");
         const freshEarlier = page.querySelector(".earlier");
         if (earlier) earlier.remove();
         if (freshEarlier) els.messages.before(freshEarlier);
         adoptServerMessages();
+        els.messages.append(...later.map((entry) => entry.el), ...unsent);
+        for (const entry of later) messages.set(entry.id, entry);
         updateBusy();
         showEmptyStateIfNone();
         scheduleScroll();
