@@ -243,3 +243,28 @@ async def test_the_reaper_ends_an_answer_on_a_branch(
     assert done["status"] == "interrupted"
     assert (await stored(leaf)).status == "interrupted"
     assert await leaf_of(conversation) == leaf
+
+
+def test_the_staff_transcript_shows_the_shown_branch_first_and_marks_siblings(
+    admin_client, conversation
+):
+    def say(role, content, parent=None):
+        return Message.objects.create(
+            conversation=conversation, role=role, content=content, parent=parent
+        )
+
+    question = say("user", "Q-original")
+    old_answer = say("assistant", "A-old", question)
+    say("user", "Q-later", old_answer)
+    edited = say("user", "Q-edited")
+    conversation.current_leaf = say("assistant", "A-edited", edited)
+    conversation.save()
+
+    page = admin_client.get(f"/admin/chat/conversation/{conversation.pk}/change/")
+
+    body = page.content.decode()
+    shown, others = body.split("Other branches")
+    assert shown.index("Q-edited") < shown.index("A-edited")
+    assert "Q-original" not in shown and "version 2 of 2" in shown
+    assert others.index("Q-original") < others.index("A-old") < others.index("Q-later")
+    assert "version 1 of 2" in others and "Branch from the start" in others

@@ -210,3 +210,13 @@ async def test_a_title_the_person_gave_meanwhile_is_kept(
 
     await conversation.arefresh_from_db()
     assert conversation.title == "My trip"
+
+
+def test_the_local_provider_offers_its_gguf_and_writes_no_titles(settings):
+    from chat.providers.local import LocalProvider
+
+    settings.CHAT_PROVIDER = "local"
+    settings.CHAT_LOCAL_MODEL_PATH = "/models/tiny-chat.Q4.gguf"
+
+    assert choices.available_models() == ["tiny-chat.Q4"]
+    assert asyncio.run(LocalProvider().title(messages=[], model="x")) is None
