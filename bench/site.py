@@ -7,6 +7,7 @@ The bench process sets Django up against the same database (same environment), s
 it can create users, conversations and sessions, and read back what was stored.
 """
 
+import itertools
 import os
 import socket
 import subprocess
@@ -248,5 +249,11 @@ def make_long_conversation(user, messages: int) -> int:
                     model="bench",
                 )
             )
-    Message.objects.bulk_create(rows)
+    rows = Message.objects.bulk_create(rows)
+    # One branch: each message follows the one before it.
+    for previous, message in itertools.pairwise(rows):
+        message.parent_id = previous.pk
+    Message.objects.bulk_update(rows[1:], ["parent"], batch_size=500)
+    conversation.current_leaf = rows[-1]
+    conversation.save(update_fields=["current_leaf"])
     return conversation.pk

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext
 
-from chat import accounts, replies
+from chat import accounts, choices, replies
 from chat.i18n import language_for_scope
 from chat.replies import wire
 from chat.replies.limits import SocketBucket
@@ -28,7 +28,7 @@ CLOSE_RECONNECT = 4000
 # backoff, so a Redis hiccup under load does not become a stampede.
 CLOSE_SERVER_ERROR = 1011
 # Requests that cost the server a query or a snapshot, rate limited per socket.
-CONTROL_FRAMES = ("stop", "regenerate", "resync")
+CONTROL_FRAMES = ("stop", "regenerate", "resync", "switch", "configure")
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -183,19 +183,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_send(self, request):
         content = request.get("content")
         client_id = request.get("client_id")
-        if not isinstance(content, str):
-            raise replies.ReplyError("bad_request", gettext("content must be text."))
-        if client_id is not None and (
-            not isinstance(client_id, str) or not 0 < len(client_id) <= 64
-        ):
-            raise replies.ReplyError(
-                "bad_request", gettext("client_id must be short text.")
-            )
+        _check_text_and_client_id(content, client_id)
         turn = await replies.start_reply(
             conversation_id=self.conversation_id, content=content, client_id=client_id
         )
+        await self.echo_if_retried(turn)
+
+    async def echo_if_retried(self, turn):
         if turn.reply is None:
-            # A retried send: nothing new starts; this tab learns what was stored.
+            # A retried send or edit: nothing new starts; this tab learns what
+            # was stored.
             frame = wire.frame(wire.user_message_payload(turn.user_message))
             await self.send(text_data=frame)
 
@@ -216,9 +213,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
             reply_to=self.channel_name,
         )
 
+    async def on_edit(self, request):
+        content = request.get("content")
+        client_id = request.get("client_id")
+        _check_text_and_client_id(content, client_id)
+        await self.echo_if_retried(
+            await replies.edit_reply(
+                conversation_id=self.conversation_id,
+                message_id=request.get("message_id"),
+                content=content,
+                client_id=client_id,
+            )
+        )
+
+    async def on_switch(self, request):
+        await replies.switch_branch(
+            conversation_id=self.conversation_id, message_id=request.get("message_id")
+        )
+
+    async def on_configure(self, request):
+        await choices.configure(
+            user=self.scope["user"],
+            conversation_id=self.conversation_id,
+            changes=request,
+        )
+
     handlers = {
         "send": on_send,
         "stop": on_stop,
         "regenerate": on_regenerate,
         "resync": on_resync,
+        "edit": on_edit,
+        "switch": on_switch,
+        "configure": on_configure,
     }
+
+
+def _check_text_and_client_id(content, client_id) -> None:
+    if not isinstance(content, str):
+        raise replies.ReplyError("bad_request", gettext("content must be text."))
+    if client_id is not None and (
+        not isinstance(client_id, str) or not 0 < len(client_id) <= 64
+    ):
+        raise replies.ReplyError(
+            "bad_request", gettext("client_id must be short text.")
+        )

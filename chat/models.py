@@ -13,6 +13,14 @@ class Conversation(models.Model):
     title = models.CharField(max_length=200, blank=True)
     # The model its replies use, read when each reply starts; empty: CHAT_MODEL.
     model = models.CharField(max_length=200, blank=True)
+    # Put before the history sent to the model; empty: CHAT_SYSTEM_PROMPT. A new
+    # conversation starts with its owner's default (Profile.system_prompt).
+    system_prompt = models.TextField(blank=True)
+    # The last message of the branch being shown (messages form a tree): the page,
+    # every tab and the next send follow it. Always a message without children.
+    current_leaf = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -60,9 +68,11 @@ class Message(models.Model):
     # Set by the browser on user messages so that a retried send stores one message.
     # NULL, not "", for messages without one: the unique constraint skips NULLs.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
-    # The answer's user message, so regenerate knows what it answers.
-    reply_to = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    # The message this one follows (None for the first): messages form a tree.
+    # An answer's parent is the user message it answers; siblings share a parent
+    # (regenerated answers, edited user messages).
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
     )
     # While streaming: where the run listens (stop, snapshot) and when it last
     # checkpointed, so a reaper can tell a dead run from a slow one.
@@ -207,6 +217,8 @@ class Profile(models.Model):
     messages_per_minute = models.PositiveIntegerField(null=True, blank=True)
     concurrent_streams = models.PositiveIntegerField(null=True, blank=True)
     daily_token_quota = models.PositiveIntegerField(null=True, blank=True)
+    # The system prompt a new conversation of this person starts with.
+    system_prompt = models.TextField(blank=True)
 
     def __str__(self):
         return f"Profile of {self.user}"

@@ -4,6 +4,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from chat.models import Conversation, Message
+from chat.replies import tree
 
 
 def conversations_for_user(*, user) -> QuerySet[Conversation]:
@@ -41,21 +42,23 @@ async def aconversation_for_user(*, user, conversation_id: int) -> Conversation:
         raise Http404("No such conversation.") from None
 
 
-def messages_for_conversation(*, conversation: Conversation) -> QuerySet[Message]:
-    return conversation.messages.order_by("created_at", "id")
-
-
-def recent_messages(
+def shown_branch(
     *, conversation: Conversation, limit: int | None
 ) -> tuple[list[Message], int]:
-    """Return the newest `limit` messages, oldest first, and how many are older."""
-    messages = messages_for_conversation(conversation=conversation)
-    if limit is None:
-        return list(messages), 0
-    newest = list(messages.reverse()[: limit + 1])
-    if len(newest) <= limit:
-        return newest[::-1], 0
-    return newest[:limit][::-1], messages.count() - limit
+    """Return the newest `limit` messages of the branch shown, oldest first, and
+    how many of the branch are older; each carries `siblings` (ids, or [])."""
+    path = tree.path_ids(conversation.pk, conversation.current_leaf_id)
+    earlier = 0 if limit is None else max(0, len(path) - limit)
+    path = path[earlier:]
+    by_id = conversation.messages.in_bulk(path)
+    siblings = tree.siblings_of(conversation.pk, path)
+    messages = [by_id[message_id] for message_id in path]
+    for message in messages:
+        message.siblings = siblings.get(message.pk, [])
+        message.sibling_index = (
+            message.siblings.index(message.pk) + 1 if message.siblings else 1
+        )
+    return messages, earlier
 
 
 def streaming_replies(*, conversation_id: int) -> QuerySet[Message]:

@@ -10,6 +10,7 @@ from django.utils import translation
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
 
+from chat.choices import available_models, start_conversation
 from chat.forms import RenameForm, SignupForm
 from chat.i18n import page_catalog
 from chat.models import Conversation
@@ -18,7 +19,7 @@ from chat.providers import default_model
 from chat.replies.limits import usage_today
 from chat.selectors import (
     conversation_for_user,
-    recent_messages,
+    shown_branch,
     sidebar_conversations,
 )
 
@@ -27,7 +28,7 @@ def chat_page(request, conversation: Conversation | None, *, show_all=False):
     model_name = default_model(conversation)
     messages, earlier_count = [], 0
     if conversation:
-        messages, earlier_count = recent_messages(
+        messages, earlier_count = shown_branch(
             conversation=conversation,
             limit=None if show_all else settings.CHAT_PAGE_MESSAGES,
         )
@@ -42,6 +43,8 @@ def chat_page(request, conversation: Conversation | None, *, show_all=False):
             "messages": messages,
             "earlier_count": earlier_count,
             "model_name": model_name,
+            "models": available_models() if conversation else [],
+            "default_system_prompt": profile_for(request.user).system_prompt,
             "chat_config": {
                 "conversationId": conversation.pk if conversation else None,
                 "wsPath": f"/ws/chat/{conversation.pk}/" if conversation else None,
@@ -74,8 +77,7 @@ def conversation_detail(request, conversation_id: int):
 @login_required
 @require_POST
 def conversation_new(request):
-    conversation = Conversation.objects.create(user=request.user)
-    return redirect(conversation)
+    return redirect(start_conversation(request.user))
 
 
 @login_required

@@ -255,6 +255,10 @@ OPENAI_BASE_URL = env("OPENAI_BASE_URL")
 # Provider: "openai" or "local"; unset means openai when a key is set, else local.
 CHAT_PROVIDER = env("CHAT_PROVIDER") or ("openai" if OPENAI_API_KEY else "local")
 CHAT_MODEL = env("CHAT_MODEL", "gpt-4o-mini" if CHAT_PROVIDER == "openai" else "")
+# The models people may pick; empty: what the provider lists (GET /v1/models).
+CHAT_MODELS = envlist("CHAT_MODELS", "")
+# After the first answer, ask the model for a short title (not the local model).
+CHAT_MODEL_TITLES = envbool("CHAT_MODEL_TITLES", True)
 CHAT_SYSTEM_PROMPT = env("CHAT_SYSTEM_PROMPT")
 # Add to the system prompt a sentence asking the model to answer in the language
 # the person reads the site in (the model itself is not translated).

@@ -27,6 +27,9 @@ def upstream():
 def fresh_state(settings):
     """Give each test its own channel layer and provider (tests run on new loops)."""
     settings.CHAT_FLUSH_MS = 0
+    # A model-written title is one more upstream request after the first answer;
+    # the tests of titles turn it on.
+    settings.CHAT_MODEL_TITLES = False
     cache_settings = settings.CACHES["default"]
     channel_layers.backends.clear()
     providers.get_provider.cache_clear()

@@ -45,6 +45,7 @@ def site_env(*, upstream_url: str, **settings) -> dict:
         "OPENAI_BASE_URL": upstream_url,
         "CHAT_MODEL": "test-model",
         "CHAT_MAX_RETRIES": "0",
+        "CHAT_MODEL_TITLES": "false",
         "LOG_LEVEL": "WARNING",
     }
     env.update({name: str(value) for name, value in settings.items()})

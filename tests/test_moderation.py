@@ -111,7 +111,7 @@ async def test_moderation_is_off_unless_configured(
 
 
 def test_a_withheld_answer_never_reaches_the_page_again(client, alice, conversation):
-    Message.objects.create(
+    conversation.current_leaf = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.FAILED,
@@ -119,6 +119,7 @@ def test_a_withheld_answer_never_reaches_the_page_again(client, alice, conversat
         html="",
         error="Moderation stopped this answer (violence). It is kept for review.",
     )
+    conversation.save()
     client.force_login(alice)
 
     page = client.get(f"/c/{conversation.pk}/").content.decode()

@@ -457,3 +457,41 @@ def test_health_answers_through_a_real_server(cluster):
 def test_the_servers_start_without_a_deprecation_warning(cluster):
     for server in cluster:
         assert "DeprecationWarning" not in server.log.read_text(), server.log_tail()
+
+
+async def test_a_branch_chosen_on_one_process_is_shown_by_tabs_on_the_other(
+    cluster, alice, conversation, tabs, upstream
+):
+    a, b = cluster
+    on_a = await tabs(a, alice, conversation.pk)
+    on_b = await tabs(b, alice, conversation.pk)
+    await on_a.send(type="send", content="!tokens 3")
+    question = (await on_a.until("message"))["message"]["id"]
+    first = (await on_a.until("reply.done"))["message_id"]
+
+    # An edit on A: a new branch, which B's tab moves to.
+    await on_a.send(
+        type="edit", message_id=question, content="!tokens 4", client_id="e"
+    )
+    path = await on_b.until("conversation.path")
+    edited, edited_reply = path["path"]
+    await on_b.until("reply.done", message_id=edited_reply)
+    assert upstream.requests[-1]["messages"] == [
+        {"role": "user", "content": "!tokens 4"}
+    ]
+
+    # Back to the first branch, from B: A's tab follows, and it is stored.
+    await on_b.send(type="switch", message_id=question)
+    path = await on_a.until("conversation.path", leaf_id=first)
+    assert path["path"] == [question, first] and path["leaf_id"] == first
+    assert path["siblings"] == {str(question): [question, edited]}
+    await conversation.arefresh_from_db()
+    assert conversation.current_leaf_id == first
+    # The next message on A continues the branch B chose.
+    await on_a.send(type="send", content="!tokens 2")
+    await on_a.until("reply.done")
+    assert [m["content"] for m in upstream.requests[-1]["messages"]] == [
+        "!tokens 3",
+        full_text(3),
+        "!tokens 2",
+    ]

@@ -37,13 +37,17 @@ def test_the_sidebar_lists_conversations_newest_first(alice_client, alice):
 def test_a_conversation_page_shows_stored_html_not_rerendered_text(
     alice_client, conversation
 ):
-    Message.objects.create(conversation=conversation, role="user", content="<b>hi</b>")
-    Message.objects.create(
+    question = Message.objects.create(
+        conversation=conversation, role="user", content="<b>hi</b>"
+    )
+    conversation.current_leaf = Message.objects.create(
         conversation=conversation,
         role="assistant",
         content="**stored**",
         html="<p><strong>stored</strong></p>",
+        parent=question,
     )
+    conversation.save()
 
     page = alice_client.get(f"/c/{conversation.pk}/").content.decode()
 
@@ -110,8 +114,13 @@ def test_a_long_conversation_shows_its_recent_messages_and_a_link_to_all(
     alice_client, conversation, settings
 ):
     settings.CHAT_PAGE_MESSAGES = 3
+    parent = None
     for i in range(5):
-        Message.objects.create(conversation=conversation, role="user", content=f"m{i}")
+        parent = Message.objects.create(
+            conversation=conversation, role="user", content=f"m{i}", parent=parent
+        )
+    conversation.current_leaf = parent
+    conversation.save()
 
     page = alice_client.get(f"/c/{conversation.pk}/").content.decode()
     everything = alice_client.get(f"/c/{conversation.pk}/?all=1").content.decode()

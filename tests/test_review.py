@@ -97,7 +97,7 @@ def chat(alice):
         ttft_ms=210,
         duration_ms=1500,
         finish_reason="stop",
-        reply_to=question,
+        parent=question,
     )
     failed = Message.objects.create(
         conversation=conversation,
@@ -106,8 +106,11 @@ def chat(alice):
         model="gpt-other",
         error="Upstream said 503\nService unavailable",
         prompt_tokens=12,
-        reply_to=question,
+        parent=question,
     )
+    # The failed retry is the branch shown; the good answer is its sibling.
+    conversation.current_leaf = failed
+    conversation.save(update_fields=["current_leaf"])
     return conversation, question, answer, failed
 
 
@@ -541,7 +544,7 @@ def test_jsonl_export_of_several_conversations_from_the_list(as_bob, chat, bobs_
                 "duration_ms": m.duration_ms,
                 "finish_reason": m.finish_reason,
                 "error": m.error,
-                "reply_to": m.reply_to_id,
+                "parent_id": m.parent_id,
                 "content": m.content,
                 "html": m.html,
             }

@@ -315,7 +315,7 @@ async def test_regenerate_answers_the_same_message_again_without_the_old_answer(
 
     again = await stored(events[-1]["message_id"])
     assert again.pk != failed["message_id"] and again.content == "4"
-    assert again.reply_to_id == (await stored(failed["message_id"])).reply_to_id
+    assert again.parent_id == (await stored(failed["message_id"])).parent_id
     sent = openai_upstream.requests[-1]["messages"]
     assert sent == [{"role": "user", "content": "What is 2+2?"}]
 

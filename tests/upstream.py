@@ -31,7 +31,7 @@ Endpoints
     ``max_completion_tokens`` / ``max_tokens`` cut the reply short with
     ``finish_reason: "length"``.
 ``GET /v1/models``, ``GET /v1/models/<id>``
-    The models given to the constructor.
+    The models given to the constructor (``model_listings`` counts the lists).
 ``GET /health``
     ``ok`` -- for waiting until a subprocess is up.
 
@@ -467,6 +467,8 @@ class _Handler(BaseHTTPRequestHandler):
             for name in self.upstream.models
         ]
         if path == "/v1/models":
+            with self.upstream._lock:
+                self.upstream.model_listings += 1
             self._send_json(200, {"object": "list", "data": models})
             return
         if path.startswith("/v1/models/"):
@@ -690,6 +692,7 @@ class FakeUpstream:
         self.models = tuple(models)
         self.requests: list[dict[str, Any]] = []
         self.moderation_inputs: list[Any] = []
+        self.model_listings = 0  # GET /v1/models requests
         self.request_headers: list[dict[str, str]] = []
         self.disconnects = 0
         self.completed_streams = 0
@@ -804,6 +807,7 @@ class FakeUpstream:
             self._scripts.clear()
             self.requests.clear()
             self.moderation_inputs.clear()
+            self.model_listings = 0
             self.request_headers.clear()
             self.disconnects = 0
             self.completed_streams = 0

@@ -54,6 +54,14 @@ class Provider:
     def default_model(self) -> str:
         raise NotImplementedError
 
+    def list_models(self) -> list[str]:
+        """Name the models this backend serves (blocking; callers cache it)."""
+        return [self.default_model()]
+
+    async def title(self, *, messages: list[dict], model: str) -> str | None:
+        """Ask for a short title of a conversation; None: this backend writes none."""
+        return None
+
     def count_tokens(self, text: str) -> int:
         """Count tokens where the backend sent no usage (a stop, or a server
         that ignores include_usage); about four characters a token."""

@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 # A fast upstream hands a whole socket read of chunks over without yielding; give
 # other sockets of this process a turn every so often (docs/FIELD_NOTES.md).
 YIELD_EVERY_S = 0.002
+# Side requests stay short: the model list (pages wait for it) and titles.
+LIST_TIMEOUT_S = 5
+TITLE_TIMEOUT_S = 20
+TITLE_MAX_TOKENS = 24
 
 
 def error_message(exc: Exception) -> str:
@@ -51,6 +55,30 @@ class OpenAIProvider(Provider):
 
     def default_model(self) -> str:
         return settings.CHAT_MODEL
+
+    def list_models(self) -> list[str]:
+        # A short timeout: the conversation page waits for this list (once per
+        # cache period, see chat/choices.py).
+        client = openai_client(sync=True, timeout=LIST_TIMEOUT_S, max_retries=0)
+        try:
+            return sorted(model.id for model in client.models.list())
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            raise ProviderError(error_message(exc)) from exc
+        finally:
+            client.close()
+
+    async def title(self, *, messages: list[dict], model: str) -> str | None:
+        # One short, non-streaming request, after the answer is stored.
+        try:
+            completion = await self.client.with_options(
+                timeout=TITLE_TIMEOUT_S, max_retries=0
+            ).chat.completions.create(
+                model=model, messages=messages, max_tokens=TITLE_MAX_TOKENS
+            )
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            raise ProviderError(error_message(exc)) from exc
+        choices = completion.choices or []
+        return (choices[0].message.content or "") if choices else ""
 
     async def stream(self, *, messages: list[dict], model: str) -> AsyncIterator:
         usage = None

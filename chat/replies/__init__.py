@@ -15,7 +15,7 @@ from django.utils.translation import gettext
 
 from chat.models import Message
 from chat.moderation import ModerationUnavailable, get_moderator, moderate
-from chat.replies import turns, wire
+from chat.replies import titles, tree, turns, wire
 from chat.replies.errors import ReplyError
 from chat.replies.reaper import areap_replies, ensure_reaper, reap_replies, tell_reaped
 from chat.replies.run import local_run, spawn
@@ -27,6 +27,7 @@ __all__ = [
     "ReplyError",
     "Turn",
     "areap_replies",
+    "edit_reply",
     "ensure_reaper",
     "local_run",
     "reap_replies",
@@ -35,6 +36,7 @@ __all__ = [
     "send_snapshot_of",
     "start_reply",
     "stop_reply",
+    "switch_branch",
     "tell_reaped",
 ]
 
@@ -61,9 +63,16 @@ def _checked_content(content: str) -> str:
 
 
 async def start_reply(
-    *, conversation_id: int, content: str, client_id: str | None = None
+    *,
+    conversation_id: int,
+    content: str,
+    client_id: str | None = None,
+    edit_of: int | None = None,
 ) -> Turn:
-    """Store the person's message and an empty answer, then run the answer."""
+    """Store the person's message and an empty answer, then run the answer.
+
+    With `edit_of`, the message is an edit of that user message (`edit_reply`).
+    """
     content = _checked_content(content)
     verdict = await _moderated(conversation_id, content)
     if verdict.flagged:
@@ -81,16 +90,27 @@ async def start_reply(
         content=content,
         client_id=client_id,
         run_channel=await get_channel_layer().new_channel(),
+        edit_of=edit_of,
     )
     if turn.reply is None:
         return turn
     await wire.group_send(conversation_id, wire.user_message_payload(turn.user_message))
+    if edit_of is not None:
+        # A new branch: every tab moves to it.
+        await tell_path(conversation_id, turn.reply.pk)
     if turn.new_title:
         await wire.group_send(
             conversation_id,
             {"type": "conversation", "id": conversation_id, "title": turn.new_title},
         )
-    spawn(turn.reply, turn.history)
+    run = spawn(turn.reply, turn.history)
+    if turn.new_title:
+        titles.title_after(
+            run,
+            conversation_id=conversation_id,
+            first_title=turn.new_title,
+            question=content,
+        )
     return turn
 
 
@@ -106,8 +126,10 @@ async def _moderated(conversation_id: int, content: str):
     except ModerationUnavailable:
         raise ReplyError(
             "moderation_unavailable",
-            "Messages cannot be checked right now, so none reach the model. "
-            "Try again in a minute.",
+            gettext(
+                "Messages cannot be checked right now, so none reach the model. "
+                "Try again in a minute."
+            ),
         ) from None
 
 
@@ -118,8 +140,35 @@ async def regenerate_reply(*, conversation_id: int, message_id) -> Turn:
         message_id=_checked_id(message_id),
         run_channel=await get_channel_layer().new_channel(),
     )
+    await tell_path(conversation_id, turn.reply.pk)
     spawn(turn.reply, turn.history)
     return turn
+
+
+async def edit_reply(
+    *, conversation_id: int, message_id, content: str, client_id: str | None = None
+) -> Turn:
+    """Store an edited user message beside the original, then answer it."""
+    return await start_reply(
+        conversation_id=conversation_id,
+        content=content,
+        client_id=client_id,
+        edit_of=_checked_id(message_id),
+    )
+
+
+async def switch_branch(*, conversation_id: int, message_id) -> None:
+    """Show the branch through a message (a sibling's), on every tab."""
+    leaf_id = await database_sync_to_async(tree.store_switch)(
+        conversation_id=conversation_id, message_id=_checked_id(message_id)
+    )
+    await tell_path(conversation_id, leaf_id)
+
+
+async def tell_path(conversation_id: int, leaf_id: int) -> None:
+    """Move every tab of the conversation, on every process, to this branch."""
+    payload = await database_sync_to_async(tree.path_payload)(conversation_id, leaf_id)
+    await wire.group_send(conversation_id, payload)
 
 
 # Reaching a run, wherever it lives.

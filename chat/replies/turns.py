@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 
 from chat.models import Conversation, Flag, Message
 from chat.providers import default_model, get_provider
+from chat.replies import tree
 from chat.replies.errors import ReplyError, busy
 from chat.replies.limits import check_new_answer, precheck
 
@@ -59,15 +60,21 @@ def answer_language_instruction() -> str:
     return f"Answer in {info['name']}, the language the user reads this site in."
 
 
-def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
-    """Build the model's messages: the conversation up to a user message.
+def system_prompt_for(conversation: Conversation) -> str:
+    """The conversation's own system prompt, else the site's."""
+    return conversation.system_prompt or settings.CHAT_SYSTEM_PROMPT
 
-    Of several answers to one user message (regenerated ones), the newest with
-    text counts; answers that produced nothing, or were withheld by moderation,
-    are left out. The backend's `fit_context` then bounds it to CHAT_CONTEXT_TOKENS.
+
+def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
+    """Build the model's messages: the system prompt, then the path to a user message.
+
+    Only the branch being answered counts (`tree.path_turns`), newest
+    CHAT_HISTORY_MESSAGES of it; answers that produced nothing, or were withheld
+    by moderation, are left out. The backend's `fit_context` then bounds it to
+    CHAT_CONTEXT_TOKENS.
     """
     history: list[dict] = []
-    system_prompt = settings.CHAT_SYSTEM_PROMPT
+    system_prompt = system_prompt_for(conversation)
     if settings.CHAT_ANSWER_IN_USER_LANGUAGE:
         # The active language is the person's: the consumer activates it.
         system_prompt = " ".join(
@@ -75,24 +82,12 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
         )
     if system_prompt:
         history.append({"role": "system", "content": system_prompt})
-    answered: dict[int, int] = {}  # user message id -> index of its answer
-    # Plain tuples of the three columns used: no model instances (and their
-    # init signals) per row, and no rendered HTML read for nothing.
-    recent = (
-        conversation.messages.filter(id__lte=up_to.pk)
-        .order_by("-id")
-        .values_list("role", "content", "reply_to_id", "withheld")[
-            : settings.CHAT_HISTORY_MESSAGES
-        ]
+    turns = tree.path_turns(
+        conversation.pk, up_to.pk, limit=settings.CHAT_HISTORY_MESSAGES
     )
-    for role, content, reply_to_id, withheld in reversed(recent):
-        if role == Message.Role.ASSISTANT:
-            if not content or withheld:
-                continue
-            if reply_to_id in answered:
-                history[answered[reply_to_id]]["content"] = content
-                continue
-            answered[reply_to_id] = len(history)
+    for role, content in turns:
+        if role == Message.Role.ASSISTANT and not content:
+            continue
         history.append({"role": role, "content": content})
     return get_provider().fit_context(history)
 
@@ -112,9 +107,18 @@ def check_can_start(conversation_id: int) -> None:
 
 
 def store_turn(
-    *, conversation_id: int, content: str, client_id: str | None, run_channel: str
+    *,
+    conversation_id: int,
+    content: str,
+    client_id: str | None,
+    run_channel: str,
+    edit_of: int | None = None,
 ) -> Turn:
-    """Store a person's message and its empty answer; a retried send stores nothing."""
+    """Store a person's message and its empty answer; a retried send stores nothing.
+
+    The message continues the branch shown, or with `edit_of` (a user message's
+    id) it is an edit of that one: its sibling, starting a branch of its own.
+    """
     # The unique constraints decide (one streaming reply per conversation, one
     # message per client_id): no exists()/first() checks on the common path.
     try:
@@ -128,15 +132,20 @@ def store_turn(
                 role=Message.Role.USER,
                 content=content,
                 client_id=client_id or None,
+                parent_id=(
+                    conversation.current_leaf_id
+                    if edit_of is None
+                    else _edited(conversation, edit_of).parent_id
+                ),
             )
             history = history_for(conversation, up_to=user_message)
-            reply = _create_reply(conversation, user_message, run_channel, history)
+            reply = create_reply(conversation, user_message, run_channel, history)
             # After the inserts, so a retried send and "busy" still come first;
             # a refusal (ReplyError) rolls them back.
             check_new_answer(conversation.user_id, reply)
             new_title = "" if conversation.title else title_from(content)
             conversation.title = conversation.title or new_title
-            conversation.save(update_fields=["title", "updated_at"])
+            conversation.save(update_fields=["title", "current_leaf", "updated_at"])
             return Turn(
                 user_message=user_message,
                 reply=reply,
@@ -154,6 +163,15 @@ def store_turn(
         raise busy() from None
 
 
+def _edited(conversation: Conversation, message_id: int) -> Message:
+    original = conversation.messages.filter(
+        pk=message_id, role=Message.Role.USER
+    ).first()
+    if original is None:
+        raise ReplyError("not_found", gettext("There is no such message to edit."))
+    return original
+
+
 def store_regeneration(
     *, conversation_id: int, message_id: int, run_channel: str
 ) -> Turn:
@@ -166,28 +184,30 @@ def store_regeneration(
             previous = conversation.messages.filter(
                 pk=message_id, role=Message.Role.ASSISTANT
             ).first()
-            if previous is None or previous.reply_to is None:
+            if previous is None or previous.parent is None:
                 raise ReplyError(
                     "not_found", gettext("There is no such answer to regenerate.")
                 )
-            user_message = previous.reply_to
+            # A sibling of the old answer: both stay, the new one is shown.
+            user_message = previous.parent
             history = history_for(conversation, up_to=user_message)
-            reply = _create_reply(conversation, user_message, run_channel, history)
+            reply = create_reply(conversation, user_message, run_channel, history)
             check_new_answer(conversation.user_id, reply)
-            conversation.save(update_fields=["updated_at"])
+            conversation.save(update_fields=["current_leaf", "updated_at"])
             return Turn(user_message=user_message, reply=reply, history=history)
     except IntegrityError:
         # The unique constraint: one streaming answer per conversation.
         raise busy() from None
 
 
-def _create_reply(
+def create_reply(
     conversation: Conversation,
     user_message: Message,
     run_channel: str,
     history: list[dict],
 ) -> Message:
-    return Message.objects.create(
+    """Store an empty streaming answer to a user message; the branch now ends there."""
+    reply = Message.objects.create(
         # An estimate until the final write stores the real count: the quota
         # counts a streaming answer at this plus the longest answer allowed.
         prompt_tokens=get_provider().measure(history),
@@ -195,11 +215,13 @@ def _create_reply(
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         model=default_model(conversation),
-        reply_to=user_message,
+        parent=user_message,
         run_channel=run_channel,
         # The database's clock, as the reaper's cutoff: see reaper._stale.
         heartbeat_at=Now(),
     )
+    conversation.current_leaf = reply
+    return reply
 
 
 def _still_running(message_id: int, run_channel: str):

@@ -29,6 +29,7 @@ def message_payload(message: Message) -> dict:
     """Describe a stored message as the `message` field of a `message` frame."""
     return {
         "id": message.pk,
+        "parent_id": message.parent_id,
         "role": message.role,
         "content": message.shown_content,
         "html": message.html,

@@ -28,7 +28,7 @@ def message_record(message: Message) -> dict:
         "duration_ms": message.duration_ms,
         "finish_reason": message.finish_reason,
         "error": message.error,
-        "reply_to": message.reply_to_id,
+        "parent_id": message.parent_id,
         "content": message.content,
         "html": message.html,
     }
@@ -40,6 +40,8 @@ def conversation_record(conversation: Conversation) -> dict:
         "title": conversation.title,
         "user": conversation.user.get_username(),
         "model": conversation.model,
+        "system_prompt": conversation.system_prompt,
+        "current_leaf_id": conversation.current_leaf_id,
         "created_at": _iso(conversation.created_at),
         "updated_at": _iso(conversation.updated_at),
         "messages": [
@@ -81,6 +83,7 @@ MARKDOWN_MESSAGE_FIELDS = [
     ("duration_ms", "Duration (ms)"),
     ("finish_reason", "Finish reason"),
     ("error", "Error"),
+    ("parent_id", "Follows message"),
 ]
 
 
@@ -102,6 +105,7 @@ def export_markdown(conversations) -> str:
             f"- Conversation: {record['id']}",
             f"- User: {record['user']}",
             f"- Model: {_markdown_value(record['model'])}",
+            f"- System prompt: {_markdown_value(record['system_prompt'])}",
             f"- Created: {record['created_at']}",
             f"- Messages: {len(record['messages'])}",
             "",

@@ -71,10 +71,6 @@ def conversation_for_review(*, conversation_id) -> Conversation:
     return conversations_for_review().get(pk=conversation_id)
 
 
-def messages_for_review(*, conversation: Conversation) -> QuerySet[Message]:
-    return conversation.messages.order_by("created_at", "id")
-
-
 def flags_for_conversation(*, conversation: Conversation) -> QuerySet[Flag]:
     return conversation.flags.select_related("created_by", "cleared_by")
 

@@ -23,8 +23,8 @@ from chat.review.permissions import can_review
 from chat.review.queries import (
     conversation_for_review,
     flags_for_conversation,
-    messages_for_review,
 )
+from chat.review.transcript import transcript_tree
 from chat.review.usage import USAGE_DAYS, usage_by_user_and_day
 
 
@@ -88,8 +88,8 @@ class ConversationViews:
             conversations=[conversation],
         )
         flags = list(flags_for_conversation(conversation=conversation))
-        transcript = list(messages_for_review(conversation=conversation))
-        for message in transcript:
+        transcript, branches = transcript_tree(conversation=conversation)
+        for message in [*transcript, *(m for branch in branches for m in branch)]:
             message.review_flags = [f for f in flags if f.message_id == message.pk]
         context = {
             **self.admin_site.each_context(request),
@@ -97,6 +97,7 @@ class ConversationViews:
             "title": str(conversation),
             "conversation": conversation,
             "transcript": transcript,
+            "branches": branches,
             "conversation_flags": [f for f in flags if f.message_id is None],
             "flag_form": FlagForm(auto_id=False),
             "export_formats": list(EXPORT_FORMATS),

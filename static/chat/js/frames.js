@@ -33,6 +33,9 @@ import { formatCount, setTime, toInt } from "./format.js";
 import { announce, showBanner } from "./notices.js";
 import { gettext, interpolate } from "./i18n.js";
 import { showQuotaReached, showUsage } from "./usage.js";
+import { applyPath, noteMessage } from "./branches.js";
+import { editFailed, editStored } from "./edit.js";
+import { applyConversationSettings, configureFailed } from "./settings.js";
 
 export function handleFrame(data) {
   switch (data.type) {
@@ -68,6 +71,9 @@ export function handleFrame(data) {
       break;
     case "usage":
       showUsage(data);
+      break;
+    case "conversation.path":
+      applyPath(data);
       break;
     default:
       break;
@@ -106,6 +112,8 @@ function onMessage(data) {
     entry = register(el, id, m.role || "user", m.status || "complete", "");
   }
   if (m.created_at) setTime(part(entry, ".message-time"), m.created_at);
+  noteMessage(entry, m);
+  editStored(clientId);
   if (entry.role === "assistant") {
     if (m.model) setModel(entry, m.model);
     if (m.status === "streaming") {
@@ -259,6 +267,8 @@ function onError(data) {
     }
     return; // the watchdog would repeat this banner every few seconds
   }
+  if (data.request === "edit") editFailed(data);
+  if (data.request === "configure") configureFailed();
   if (data.request === "regenerate") {
     for (const b of els.messages.querySelectorAll(".retry-btn, .regenerate-btn")) b.disabled = false;
   }
@@ -271,4 +281,5 @@ function onError(data) {
 function onConversation(c) {
   if (!c || toInt(c.id) === null) return;
   if (typeof c.title === "string") applyTitle(toInt(c.id), c.title);
+  applyConversationSettings(c);
 }

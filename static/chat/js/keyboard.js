@@ -7,7 +7,7 @@ import { isBusy } from "./message-store.js";
 import { stopReply } from "./busy.js";
 import { hideBanner } from "./notices.js";
 
-function isTyping(target) {
+export function isTyping(target) {
   return (
     target instanceof HTMLElement &&
     (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))

@@ -36,6 +36,12 @@
  * #jump-latest                "Jump to latest" button, shown while scrolled up
  * #empty-state, .suggestion[data-prompt]   the empty state and its example prompts
  * #title-form, #title-input   rename; form[data-confirm] asks before submitting (delete)
+ *   article.message           also [data-parent-id] and [data-siblings] (ids, itself included);
+ *   .branch-nav               "‹ 2 / 3 ›" (.branch-count, [data-action=branch-prev|branch-next])
+ *   .edit-btn, .message-editor  edit a user message in place (.edit-input, Enter saves)
+ * #model-picker               the model of this conversation (<select>)
+ * #settings-button, #settings-dialog   system prompts (#system-prompt-input, #default-prompt-input)
+ * #help-button, #help-dialog  keyboard shortcuts ("?")
  * #sidebar, #sidebar-toggle, #conversation-list li[data-conversation-id]
  * offsets.js                  the offset rule (applyDelta, applySnapshot, ...), importable
  * window.ChatClient           { socket, messages, pending, reconnect() } for tests and debugging
@@ -57,6 +63,10 @@ import { initConfirm } from "./confirm.js";
 import { initSidebar } from "./sidebar.js";
 import { initKeyboard } from "./keyboard.js";
 import { initUsage } from "./usage.js";
+import { initBranches, onSocketOpen } from "./branches.js";
+import { initEdit } from "./edit.js";
+import { initSettings } from "./settings.js";
+import { initHelp } from "./help.js";
 
 function start() {
   initScrolling();
@@ -69,6 +79,10 @@ function start() {
   initSidebar();
   initKeyboard();
   initUsage();
+  initBranches();
+  initEdit();
+  initSettings();
+  initHelp();
 
   adoptServerMessages();
   updateBusy();
@@ -83,6 +97,7 @@ function start() {
       onFrame: handleFrame,
       onOpen() {
         sendPendingStops();
+        onSocketOpen();
         flushOutbox();
       },
       onClose: markUnsent,

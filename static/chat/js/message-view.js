@@ -32,6 +32,9 @@ export function buildMessageEl(role, status) {
   if (role !== "assistant") {
     for (const part of el.querySelectorAll("[data-assistant-only]")) part.remove();
   }
+  if (role !== "user") {
+    for (const part of el.querySelectorAll("[data-user-only]")) part.remove();
+  }
   const author = el.querySelector(".message-author");
   if (author) {
     author.textContent =
