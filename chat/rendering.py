@@ -1,5 +1,6 @@
 """Markdown from a model's reply to sanitized HTML, rendered once on the server."""
 
+import re
 from html import escape
 from xml.etree.ElementTree import Element
 
@@ -138,6 +139,20 @@ def _new_markdown() -> markdown.Markdown:
     )
 
 
+_SCRIPT_SCHEME = re.compile(r"(?i)(javascript|vbscript|data):")
+
+
+def _no_script_scheme_anywhere(tag: str, attribute: str, value: str) -> str | None:
+    """Drop a link that names a script scheme anywhere, not only as its scheme.
+
+    `mailto:0@javascript:` is inert in a browser, but a link that only looks
+    harmless because of where the scheme sits is not worth the doubt.
+    """
+    if attribute == "href" and _SCRIPT_SCHEME.search(value):
+        return None
+    return value
+
+
 # The output of Markdown is not trusted either: it can still carry links with
 # any scheme, and the allowlist is the one place that says what may reach the
 # page. Everything not listed is removed (tags keep their text).
@@ -170,6 +185,7 @@ _SANITIZER = nh3.Cleaner(
     url_relative="deny",
     link_rel="noopener noreferrer nofollow",
     strip_comments=True,
+    attribute_filter=_no_script_scheme_anywhere,
 )
 
 

@@ -22,16 +22,22 @@ async def test_the_context_sent_upstream_drops_oldest_turns_keeping_the_system_p
     settings.CHAT_SYSTEM_PROMPT = "Be brief."
     settings.CHAT_CONTEXT_TOKENS = 300
     conversation = await Conversation.objects.acreate(user=alice)
+    answer = None
     for turn in range(6):  # each turn ~100 tokens (400 characters) each way
         question = await Message.objects.acreate(
-            conversation=conversation, role="user", content=f"q{turn} " + "x" * 400
+            conversation=conversation,
+            role="user",
+            content=f"q{turn} " + "x" * 400,
+            parent=answer,
         )
-        await Message.objects.acreate(
+        answer = await Message.objects.acreate(
             conversation=conversation,
             role="assistant",
             content=f"a{turn} " + "y" * 400,
-            reply_to=question,
+            parent=question,
         )
+    conversation.current_leaf = answer
+    await conversation.asave(update_fields=["current_leaf"])
     socket = await connect(alice, conversation.pk)
 
     await socket.send(type="send", content="the newest question")

@@ -216,7 +216,7 @@ def test_the_page_shows_the_persons_tokens_today_against_their_quota(
     Message.objects.create(
         conversation=conversation,
         role="assistant",
-        reply_to=question,
+        parent=question,
         prompt_tokens=300,
         completion_tokens=12_000,
     )

@@ -269,15 +269,18 @@ def withheld_answer(conversation) -> Message:
     question = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, content="tell me"
     )
-    return Message.objects.create(
+    answer = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.FAILED,
         content="the withheld words",
         error="Moderation stopped this answer (violence). It is kept for review.",
         withheld=True,
-        reply_to=question,
+        parent=question,
     )
+    conversation.current_leaf = answer
+    conversation.save(update_fields=["current_leaf"])
+    return answer
 
 
 async def test_a_withheld_answer_is_not_in_a_resync(alice, conversation, connect):

@@ -366,3 +366,12 @@ FRAGMENTS = [
 )
 def test_any_mix_of_hostile_fragments_renders_nothing_live(parts):
     assert_nothing_live(render_markdown("".join(parts)))
+
+
+def test_a_link_naming_a_script_scheme_anywhere_is_dropped():
+    html = render_markdown(
+        "<0@javascript:>, [x](https://example.com/?q=javascript:1), [ok](https://ok.example/)"
+    )
+
+    assert not re.search(r'href="[^"]*javascript:', html)
+    assert 'href="https://ok.example/"' in html
