@@ -438,6 +438,35 @@ async def test_a_finished_reply_leaves_no_redis_subscription_for_its_run(
         await client.aclose()
 
 
+@on_layers(PUBSUB)
+async def test_refused_sends_leave_no_redis_subscription(
+    cluster,
+    alice,
+    conversation,
+    tabs,
+    redis_url,  # noqa: F811
+):
+    a, _ = cluster
+    prefix = a.env["CHANNEL_LAYER_PREFIX"]
+    tab = await tabs(a, alice, conversation.pk)
+    await tab.send(type="send", content="!tokens 200 !delay 10")
+    message_id = (await tab.until("reply.start"))["message_id"]
+    client = aioredis.from_url(redis_url)
+    try:
+        before = set(await client.pubsub_channels(f"{prefix}*"))
+        for attempt in range(3):
+            await tab.send(type="send", content="again", client_id=f"busy-{attempt}")
+            error = await tab.until("error", client_id=f"busy-{attempt}")
+            assert error["code"] == "busy"
+        after = set(await client.pubsub_channels(f"{prefix}*"))
+        await tab.send(type="stop", message_id=message_id)
+        await tab.until("reply.done", message_id=message_id)
+    finally:
+        await client.aclose()
+
+    assert after <= before
+
+
 async def subscribers(client, channel: str) -> int:
     """How many Redis connections subscribe to this pub/sub channel."""
     [(_, count)] = await client.pubsub_numsub(channel)

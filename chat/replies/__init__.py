@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
+from chat.layers import forget_channel
 from chat.models import Message
 from chat.moderation import ModerationUnavailable, get_moderator, moderate
 from chat.replies import titles, tree, turns, wire
@@ -85,11 +86,11 @@ async def start_reply(
             )
             % {"reason": verdict.describe()},
         )
-    turn = await database_sync_to_async(turns.store_turn)(
+    turn = await _stored_with_a_run_channel(
+        turns.store_turn,
         conversation_id=conversation_id,
         content=content,
         client_id=client_id,
-        run_channel=await get_channel_layer().new_channel(),
         edit_of=edit_of,
     )
     if turn.reply is None:
@@ -114,6 +115,24 @@ async def start_reply(
     return turn
 
 
+async def _stored_with_a_run_channel(store, **arguments) -> Turn:
+    """Store a turn with a new channel for its run to listen on.
+
+    When no run starts (a refusal, a retried send) the layer forgets the channel:
+    the pub/sub layer would otherwise keep a Redis subscription for each.
+    """
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    try:
+        turn = await database_sync_to_async(store)(run_channel=channel, **arguments)
+    except BaseException:
+        await forget_channel(layer, channel)
+        raise
+    if turn.reply is None:
+        await forget_channel(layer, channel)
+    return turn
+
+
 async def _moderated(conversation_id: int, content: str):
     if get_moderator() is None:
         return await moderate(content)
@@ -135,10 +154,10 @@ async def _moderated(conversation_id: int, content: str):
 
 async def regenerate_reply(*, conversation_id: int, message_id) -> Turn:
     """Answer the user message of an earlier answer again, as a new answer."""
-    turn = await database_sync_to_async(turns.store_regeneration)(
+    turn = await _stored_with_a_run_channel(
+        turns.store_regeneration,
         conversation_id=conversation_id,
         message_id=_checked_id(message_id),
-        run_channel=await get_channel_layer().new_channel(),
     )
     await tell_path(conversation_id, turn.reply.pk)
     spawn(turn.reply, turn.history)

@@ -167,7 +167,12 @@ class ReplyRun:
                 snapshot = wire.snapshot_payload(
                     self.message_id, text, **self.blocks.snapshot()
                 )
-                await wire.send_to(event["reply_to"], snapshot)
+                try:
+                    await wire.send_to(event["reply_to"], snapshot)
+                except Exception:
+                    # A full or failing layer (ChannelFull): that tab resyncs again;
+                    # the listener must live on, or stops would go unheard.
+                    logger.exception("Could not send a snapshot of %s", self.message_id)
 
     async def _pump(self, queue: asyncio.Queue) -> None:
         try:
