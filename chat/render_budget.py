@@ -15,14 +15,23 @@ import threading
 from contextlib import suppress
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from chat.rendering import plain_text_html, render_markdown
 
 logger = logging.getLogger(__name__)
 
-TOO_LONG_NOTE = "This answer is too long to format; here it is as plain text."
-TOO_SLOW_NOTE = "This answer could not be formatted in time; here it is as plain text."
-FAILED_NOTE = "This answer could not be formatted; here it is as plain text."
+# Stored in the answer's HTML, in English (a render belongs to no one's browser);
+# marked for the catalogs like the stored errors of chat/replies/errors.py.
+TOO_LONG_NOTE = gettext_noop(
+    "This answer is too long to format; here it is as plain text."
+)
+TOO_SLOW_NOTE = gettext_noop(
+    "This answer could not be formatted in time; here it is as plain text."
+)
+FAILED_NOTE = gettext_noop(
+    "This answer could not be formatted; here it is as plain text."
+)
 
 START_TIMEOUT_S = 30
 

@@ -5,6 +5,8 @@ branches are listed one by one, each from where it leaves the shown branch, with
 everything below it in tree order.
 """
 
+from django.utils.translation import gettext
+
 from chat.models import Conversation, Message
 from chat.replies import tree
 
@@ -18,7 +20,10 @@ def transcript_tree(*, conversation: Conversation) -> tuple[list, list[list]]:
     for message in messages:
         family = children[message.parent_id]
         message.version = (
-            f"{family.index(message) + 1} of {len(family)}" if len(family) > 1 else ""
+            gettext("%(index)s of %(count)s")
+            % {"index": family.index(message) + 1, "count": len(family)}
+            if len(family) > 1
+            else ""
         )
     on_path = set(tree.path_ids(conversation.pk, conversation.current_leaf_id))
 

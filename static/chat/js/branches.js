@@ -19,6 +19,7 @@ import { scheduleScroll } from "./scroll.js";
 import { showBanner } from "./notices.js";
 import { toInt } from "./format.js";
 import { isTyping } from "./keyboard.js";
+import { gettext } from "./i18n.js";
 
 let reloading = null;
 let reloadAgain = false;
@@ -117,7 +118,7 @@ export async function reloadThread() {
         scheduleScroll();
       } while (reloadAgain);
     } catch (err) {
-      showBanner("Couldn't show that branch. Reload the page.");
+      showBanner(gettext("Couldn't show that branch. Reload the page."));
     } finally {
       reloading = null;
     }
@@ -137,11 +138,11 @@ function switchTo(el, step) {
   const target = ids[ids.indexOf(toInt(el.dataset.messageId)) + step];
   if (target == null) return;
   if (isBusy()) {
-    showBanner("An answer is still being written. Wait for it, or stop it with Esc.");
+    showBanner(gettext("An answer is still being written. Wait for it, or stop it with Esc."));
     return;
   }
   if (!sendFrame({ type: "switch", message_id: target })) {
-    showBanner("Not connected right now. Try again in a moment.");
+    showBanner(gettext("Not connected right now. Try again in a moment."));
   }
 }
 

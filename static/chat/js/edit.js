@@ -13,6 +13,7 @@ import { newClientId } from "./outbox.js";
 import { hideBanner, showBanner } from "./notices.js";
 import { codePointLength } from "./offsets.js";
 import { formatCount, toInt } from "./format.js";
+import { gettext, interpolate } from "./i18n.js";
 
 let open = null; // {el, id, box, input, clientId}
 
@@ -46,10 +47,13 @@ function openEditor(el) {
   input.className = "edit-input";
   input.rows = Math.min(12, Math.max(2, entry.text.split("\n").length));
   input.value = entry.text;
-  input.setAttribute("aria-label", "Edit your message");
+  input.setAttribute("aria-label", gettext("Edit your message"));
   const actions = document.createElement("div");
   actions.className = "edit-actions";
-  actions.append(button("Cancel", "edit-cancel", false), button("Save and send", "edit-save", true));
+  actions.append(
+    button(gettext("Cancel"), "edit-cancel", false),
+    button(gettext("Save and send"), "edit-save", true)
+  );
   box.append(input, actions);
   const text = el.querySelector(".message-text");
   if (text) text.hidden = true;
@@ -86,16 +90,20 @@ function save() {
     return;
   }
   if (maxChars && codePointLength(content) > maxChars) {
-    showBanner("Your message is too long: the limit is " + formatCount(maxChars) + " characters.");
+    showBanner(
+      interpolate(gettext("Your message is too long: the limit is %(limit)s characters."), {
+        limit: formatCount(maxChars),
+      })
+    );
     return;
   }
   if (isBusy()) {
-    showBanner("An answer is still being written. Wait for it, or stop it with Esc.");
+    showBanner(gettext("An answer is still being written. Wait for it, or stop it with Esc."));
     return;
   }
   open.clientId = newClientId();
   if (!sendFrame({ type: "edit", message_id: open.id, content, client_id: open.clientId })) {
-    showBanner("Not connected right now. Try again in a moment.");
+    showBanner(gettext("Not connected right now. Try again in a moment."));
     return;
   }
   hideBanner();

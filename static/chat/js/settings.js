@@ -9,6 +9,7 @@
 import { cfg, els } from "./page.js";
 import { sendFrame } from "./socket.js";
 import { announce, showBanner } from "./notices.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const picker = document.getElementById("model-picker");
 const dialog = document.getElementById("settings-dialog");
@@ -27,7 +28,7 @@ function showModel(model) {
     if (![...picker.options].some((o) => o.value === model)) picker.add(new Option(model, model));
     picker.value = model;
   }
-  if (els.input) els.input.placeholder = "Message " + model + "…";
+  if (els.input) els.input.placeholder = interpolate(gettext("Message %(model)s…"), { model });
 }
 
 /* A `conversation` frame: show its model and system prompt on this tab. */
@@ -40,7 +41,7 @@ export function applyConversationSettings(c) {
   if (savingDefault !== null) {
     storedDefault = savingDefault;
     savingDefault = null;
-    announce("Settings saved");
+    announce(gettext("Settings saved"));
   }
 }
 
@@ -52,7 +53,7 @@ export function configureFailed() {
 
 function configure(changes) {
   if (sendFrame({ type: "configure", ...changes })) return true;
-  showBanner("Not connected right now. Try again in a moment.");
+  showBanner(gettext("Not connected right now. Try again in a moment."));
   return false;
 }
 
