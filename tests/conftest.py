@@ -82,11 +82,30 @@ class Socket:
     def __init__(self, communicator: WebsocketCommunicator):
         self.communicator = communicator
         self.close_code = None
+        self.early: list[dict] = []  # frames read while waiting for `joined`
+
+    async def joined(self, timeout: float = 10) -> None:
+        """Wait until the consumer's connect() has finished (it joins its groups
+        after accepting): it answers frames only after that, one at a time."""
+        await self.send(type="joined?")
+        async with asyncio.timeout(timeout):
+            while True:
+                output = await self.communicator.receive_output(timeout)
+                if output["type"] == "websocket.close":
+                    self.close_code = output.get("code")
+                    return
+                event = json.loads(output["text"])
+                if event["type"] == "error" and event.get("request") is None:
+                    if event.get("code") == "unknown_type":
+                        return
+                self.early.append(event)
 
     async def send(self, **payload):
         await self.communicator.send_to(text_data=json.dumps(payload))
 
     async def receive(self, timeout: float = 5) -> dict:
+        if self.early:
+            return self.early.pop(0)
         return json.loads(await self.communicator.receive_from(timeout=timeout))
 
     async def receive_until(self, kind: str, timeout: float = 10, **match) -> list:
@@ -151,6 +170,7 @@ async def connect(orm_thread):
         if not connected:
             socket.close_code = code
             return socket
+        await socket.joined()
         return socket
 
     yield open_socket

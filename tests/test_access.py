@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def test_an_anonymous_socket_is_closed_as_unauthenticated(conversation, connect):
     socket = await connect(None, conversation.pk)
 
-    assert (await socket.communicator.receive_output())["code"] == 4401
+    assert socket.close_code == 4401
 
 
 async def test_bob_cannot_open_a_socket_on_alices_conversation(
@@ -18,7 +18,7 @@ async def test_bob_cannot_open_a_socket_on_alices_conversation(
 ):
     socket = await connect(bob, conversation.pk)
 
-    assert (await socket.communicator.receive_output())["code"] == 4404
+    assert socket.close_code == 4404
 
 
 async def test_a_socket_on_a_missing_conversation_is_closed_as_not_found(
@@ -26,7 +26,7 @@ async def test_a_socket_on_a_missing_conversation_is_closed_as_not_found(
 ):
     socket = await connect(alice, 999999)
 
-    assert (await socket.communicator.receive_output())["code"] == 4404
+    assert socket.close_code == 4404
 
 
 async def test_a_socket_from_a_foreign_origin_is_refused(alice, conversation, connect):
