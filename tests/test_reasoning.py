@@ -5,6 +5,7 @@ upstream, which streams thinking in each of the three forms servers use.
 """
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from chat.models import Message
 from chat.replies import turns
@@ -223,3 +224,29 @@ async def test_thinking_that_turns_bad_withholds_the_answer_and_its_thinking(
     assert done["reasoning"] == "" and done["reasoning_html"] == ""
     assert message.reasoning_html == ""
     assert message.shown_reasoning == ""
+
+
+def test_the_staff_transcript_shows_the_thinking_collapsed(client, alice, conversation):
+    staff = get_user_model().objects.create_superuser("root", password="pw-root")
+    client.force_login(staff)
+    user = Message.objects.create(conversation=conversation, role="user", content="q")
+    answer = Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        parent=user,
+        content=ANSWER,
+        html=f"<p>{ANSWER}</p>",
+        reasoning=THOUGHT,
+        reasoning_html="<p>The user wants <strong>a greeting</strong>.</p>",
+        reasoning_ms=2400,
+        reasoning_tokens=11,
+    )
+    conversation.current_leaf = answer
+    conversation.save()
+
+    page = client.get(f"/admin/chat/conversation/{conversation.pk}/change/")
+
+    html = page.content.decode()
+    assert '<details class="review-reasoning">' in html
+    assert "Thought for 2 s · 11 reasoning tokens" in html
+    assert "<strong>a greeting</strong>" in html
