@@ -81,6 +81,13 @@ class Message(models.Model):
     # Cut off by moderation: its text is kept for staff and never leaves the
     # server otherwise (pages, snapshots, the model's history).
     withheld = models.BooleanField(default=False)
+    # The model's thinking, shown apart above the answer: its text, rendered like
+    # the answer, the time from its first token to the answer's first, and the
+    # tokens the upstream says it took.
+    reasoning = models.TextField(blank=True)
+    reasoning_html = models.TextField(blank=True)
+    reasoning_ms = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -103,6 +110,15 @@ class Message(models.Model):
     def shown_content(self) -> str:
         """The text a person may see again: none of a withheld answer."""
         return "" if self.withheld else self.content
+
+    @property
+    def shown_reasoning(self) -> str:
+        return "" if self.withheld else self.reasoning
+
+    @property
+    def reasoning_seconds(self) -> int:
+        """Whole seconds of thinking, as "Thought for N s" says it (at least 1)."""
+        return max(1, round((self.reasoning_ms or 0) / 1000))
 
     @property
     def total_tokens(self) -> int | None:

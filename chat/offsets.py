@@ -30,17 +30,22 @@ def has_gap(text: str, offset: int) -> bool:
     return offset > len(text)
 
 
-def apply_events(events: list[dict], message_id: int, text: str = "") -> str:
+def apply_events(
+    events: list[dict], message_id: int, text: str = "", *, part: str = "answer"
+) -> str:
     """Apply one reply's deltas and snapshots from a list of wire events, in order.
 
-    Raises `ValueError` on a gap, which a client would repair with a resync.
+    Each part of an answer (its text, its `reasoning`) has offsets of its own: a
+    delta's `part` (absent: the answer) says which. Raises `ValueError` on a gap,
+    which a client would repair with a resync.
     """
+    snapshot_field = "text" if part == "answer" else part
     for event in events:
         if event.get("message_id") != message_id:
             continue
         if event["type"] == "reply.snapshot":
-            text = apply_snapshot(text, event["text"])
-        elif event["type"] == "reply.delta":
+            text = apply_snapshot(text, event.get(snapshot_field, ""))
+        elif event["type"] == "reply.delta" and event.get("part", "answer") == part:
             text, gap = apply_delta(text, event["offset"], event["text"])
             if gap:
                 raise ValueError(f"gap at offset {event['offset']} (have {len(text)})")

@@ -263,6 +263,9 @@ CHAT_SYSTEM_PROMPT = env("CHAT_SYSTEM_PROMPT")
 # Add to the system prompt a sentence asking the model to answer in the language
 # the person reads the site in (the model itself is not translated).
 CHAT_ANSWER_IN_USER_LANGUAGE = envbool("CHAT_ANSWER_IN_USER_LANGUAGE", False)
+# Send earlier answers' thinking back to the model, as <think>…</think> before
+# their text (off: most reasoning models are trained without it).
+CHAT_REASONING_IN_HISTORY = envbool("CHAT_REASONING_IN_HISTORY", False)
 CHAT_REQUEST_TIMEOUT_S = envfloat("CHAT_REQUEST_TIMEOUT_S", 60)
 CHAT_MAX_RETRIES = envint("CHAT_MAX_RETRIES", 0)
 CHAT_FLUSH_MS = envint("CHAT_FLUSH_MS", 30)

@@ -178,7 +178,7 @@ async def connect(orm_thread):
         await socket.close()
 
 
-def text_of(events: list, message_id: int) -> str:
+def text_of(events: list, message_id: int, part: str = "answer") -> str:
     """Apply deltas and snapshots by offset, as the browser does; fail on a gap.
 
     A socket that joined mid-reply may hear deltas before its snapshot (it joins
@@ -193,4 +193,4 @@ def text_of(events: list, message_id: int) -> str:
         e["type"] == "reply.delta" and e["offset"] > 0 for e in ours[:first_snapshot]
     ):
         ours = ours[first_snapshot:]
-    return offsets.apply_events(ours, message_id)
+    return offsets.apply_events(ours, message_id, part=part)

@@ -137,3 +137,33 @@ def test_any_mix_of_splits_duplicates_reordering_and_drops_ends_in_the_final_tex
             client.delta(*args)
         assert final.startswith(client.text)
     assert client.text == final
+
+
+def test_each_part_of_an_answer_applies_only_its_own_deltas_and_snapshot_field():
+    events = [
+        {
+            "type": "reply.delta",
+            "message_id": 1,
+            "offset": 0,
+            "text": "Hmm",
+            "part": "reasoning",
+        },
+        {"type": "reply.delta", "message_id": 1, "offset": 0, "text": "Hi"},
+        {
+            "type": "reply.snapshot",
+            "message_id": 1,
+            "text": "Hi",
+            "reasoning": "Hmm, ok",
+        },
+        {
+            "type": "reply.delta",
+            "message_id": 1,
+            "offset": 7,
+            "text": ".",
+            "part": "reasoning",
+        },
+        {"type": "reply.delta", "message_id": 1, "offset": 2, "text": "!"},
+    ]
+
+    assert apply_events(events, 1) == "Hi!"
+    assert apply_events(events, 1, part="reasoning") == "Hmm, ok."

@@ -97,7 +97,9 @@ async def test_a_run_that_breaks_still_counts_the_tokens_it_used(
 ):
     settings.CHAT_CHECKPOINT_S = 0
 
-    def checkpoint_breaks_once_there_is_text(message_id, run_channel, content):
+    def checkpoint_breaks_once_there_is_text(
+        message_id, run_channel, content, reasoning=""
+    ):
         if content:
             raise RuntimeError("the database went away")
         return True

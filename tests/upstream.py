@@ -62,6 +62,8 @@ first line starts with directives obeys them; they combine on that line, e.g.
                 until the client goes away or the server stops.
 ``!finish R``   finish_reason R (default ``stop``).
 ``!nousage``    never send the usage chunk.
+``!think N``    think first: N tokens ``thought1 ... thoughtN`` in
+                ``delta.reasoning_content`` before the content.
 
 Without a content directive (``!tokens``/``!emoji``/``!text``) the reply echoes
 the lines after the directive line (``"You said: ..."``) or, if there are none,
@@ -70,7 +72,15 @@ larger). An unknown directive ends the directive line; if the message starts
 with none known, it is plain text.
 
 Usage counts: prompt tokens are the words in all request messages (unless the
-script says ``prompt_tokens``); completion tokens are the tokens sent.
+script says ``prompt_tokens``); completion tokens are the tokens sent, thinking
+included, which ``completion_tokens_details.reasoning_tokens`` counts.
+
+Thinking
+--------
+``script(reasoning=[...])`` streams those tokens first, one chunk each, in
+``delta.reasoning_content`` (DeepSeek, llama.cpp's server) or, with
+``reasoning_field="reasoning"``, in ``delta.reasoning`` (vLLM, OpenRouter).
+Models that think inline are scripted with ``<think>…</think>`` in ``tokens``.
 
 Observing the client
 --------------------
@@ -198,6 +208,8 @@ class Script:
     finish_reason: str | None = None
     usage: bool | None = None
     prompt_tokens: int | None = None
+    reasoning: list[str] | None = None
+    reasoning_field: str = "reasoning_content"
 
 
 def _message_text(message: dict[str, Any]) -> str:
@@ -276,6 +288,11 @@ def script_from_message(text: str | None) -> Script:
                 break
             if name == "tokens":
                 script.tokens = count_tokens(number)
+            elif name == "think":
+                script.reasoning = [
+                    f"thought{i}" + (" " if i < number else "")
+                    for i in range(1, number + 1)
+                ]
             elif name == "emoji":
                 script.tokens = emoji_tokens(number)
             elif name == "delay":
@@ -550,15 +567,20 @@ class _Handler(BaseHTTPRequestHandler):
             finish = "length"
         return tokens, finish
 
-    def _usage(self, body: dict[str, Any], plan: Script, sent: int) -> dict:
+    def _usage(
+        self, body: dict[str, Any], plan: Script, sent: int, thought: int = 0
+    ) -> dict:
         prompt = plan.prompt_tokens
         if prompt is None:
             prompt = _count_words(body)
-        return {
+        usage = {
             "prompt_tokens": prompt,
-            "completion_tokens": sent,
-            "total_tokens": prompt + sent,
+            "completion_tokens": sent + thought,
+            "total_tokens": prompt + sent + thought,
         }
+        if thought:
+            usage["completion_tokens_details"] = {"reasoning_tokens": thought}
+        return usage
 
     def _stream(self, body: dict[str, Any], plan: Script) -> None:
         tokens, finish = self._reply_shape(body, plan)
@@ -601,6 +623,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         delay = plan.delay or 0.0
+        thought = 0
+        for token in plan.reasoning or ():
+            if delay and not self._pause(delay):
+                self.close_connection = True
+                return
+            if not self._write(event(choice({plan.reasoning_field: token}))):
+                return
+            thought += 1
         sent = 0
         for token in tokens:
             if sent == plan.drop_after:
@@ -627,7 +657,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         tail = event(choice({}, finish))
         if include_usage:
-            tail += event([], usage=self._usage(body, plan, sent))
+            tail += event([], usage=self._usage(body, plan, sent, thought))
         done = b"data: [DONE]\n\n"
         tail += b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done)
         if self._write(tail):
@@ -770,6 +800,8 @@ class FakeUpstream:
         finish_reason: str = "stop",
         usage: bool = True,
         prompt_tokens: int | None = None,
+        reasoning: list[str] | None = None,
+        reasoning_field: str = "reasoning_content",
     ) -> Script:
         """Queue the reply to the next request (FIFO, one script per request).
 
@@ -791,6 +823,8 @@ class FakeUpstream:
             finish_reason=finish_reason,
             usage=usage,
             prompt_tokens=prompt_tokens,
+            reasoning=list(reasoning) if reasoning is not None else None,
+            reasoning_field=reasoning_field,
         )
         with self._lock:
             self._scripts.append(planned)
@@ -822,6 +856,8 @@ class FakeUpstream:
             return derived
         if scripted.tokens is None:
             scripted.tokens = derived.tokens
+        if scripted.reasoning is None:
+            scripted.reasoning = derived.reasoning
         return scripted
 
     # -- observation ------------------------------------------------------

@@ -15,9 +15,18 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """Text of the model's thinking, shown apart from the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int | None
     completion_tokens: int | None
+    # Of the completion tokens, those spent thinking (when the server says so).
+    reasoning_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +41,7 @@ class Queued:
     position: int
 
 
-StreamEvent = TextDelta | Usage | Finish | Queued
+StreamEvent = TextDelta | ReasoningDelta | Usage | Finish | Queued
 
 
 class ProviderError(Exception):
@@ -82,9 +91,16 @@ class Provider:
         """The longest answer this backend may write (CHAT_MAX_TOKENS)."""
         return settings.CHAT_MAX_TOKENS
 
-    def estimate_usage(self, *, messages: list[dict], text: str) -> Usage:
+    def estimate_usage(
+        self, *, messages: list[dict], text: str, reasoning: str = ""
+    ) -> Usage:
         prompt = sum(self.count_tokens(str(m.get("content", ""))) for m in messages)
-        return Usage(prompt_tokens=prompt, completion_tokens=self.count_tokens(text))
+        thought = self.count_tokens(reasoning)
+        return Usage(
+            prompt_tokens=prompt,
+            completion_tokens=self.count_tokens(text) + thought,
+            reasoning_tokens=thought if reasoning else None,
+        )
 
 
 def fit(

@@ -11,7 +11,14 @@ import openai
 from django.conf import settings
 
 from chat.openai_client import openai_client
-from chat.providers.base import Finish, Provider, ProviderError, TextDelta, Usage
+from chat.providers.base import (
+    Finish,
+    Provider,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    Usage,
+)
 from chat.replies import errors
 
 logger = logging.getLogger(__name__)
@@ -23,6 +30,25 @@ YIELD_EVERY_S = 0.002
 LIST_TIMEOUT_S = 5
 TITLE_TIMEOUT_S = 20
 TITLE_MAX_TOKENS = 24
+# Where servers stream a model's thinking: DeepSeek and llama.cpp's server say
+# `reasoning_content`, vLLM and OpenRouter `reasoning`.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def usage_from(usage: dict) -> Usage:
+    details = usage.get("completion_tokens_details") or {}
+    return Usage(
+        usage.get("prompt_tokens"),
+        usage.get("completion_tokens"),
+        details.get("reasoning_tokens"),
+    )
+
+
+def reasoning_in(delta: dict) -> str:
+    for field in REASONING_FIELDS:
+        if isinstance(delta.get(field), str) and delta[field]:
+            return delta[field]
+    return ""
 
 
 def error_message(exc: Exception) -> str:
@@ -83,6 +109,7 @@ class OpenAIProvider(Provider):
     async def stream(self, *, messages: list[dict], model: str) -> AsyncIterator:
         usage = None
         produced = []
+        thought = []
         finished = False
         try:
             # The SDK's request building walks `messages` on the event loop (8 ms
@@ -114,12 +141,14 @@ class OpenAIProvider(Provider):
                             f"{chunk['error'].get('message') or 'no reason given'}"
                         )
                     if chunk.get("usage"):
-                        usage = Usage(
-                            chunk["usage"].get("prompt_tokens"),
-                            chunk["usage"].get("completion_tokens"),
-                        )
+                        usage = usage_from(chunk["usage"])
                     for choice in chunk.get("choices") or ():
-                        content = (choice.get("delta") or {}).get("content")
+                        delta = choice.get("delta") or {}
+                        reasoning = reasoning_in(delta)
+                        if reasoning:
+                            thought.append(reasoning)
+                            yield ReasoningDelta(reasoning)
+                        content = delta.get("content")
                         if content:
                             produced.append(content)
                             yield TextDelta(content)
@@ -139,5 +168,7 @@ class OpenAIProvider(Provider):
             raise ProviderError(error_message(exc)) from exc
         if usage is None:
             # Some OpenAI-compatible servers ignore include_usage.
-            usage = self.estimate_usage(messages=messages, text="".join(produced))
+            usage = self.estimate_usage(
+                messages=messages, text="".join(produced), reasoning="".join(thought)
+            )
         yield usage

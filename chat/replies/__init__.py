@@ -234,6 +234,9 @@ async def send_snapshot_of(message: Message, *, reply_to: str) -> None:
         )
         return
     await wire.send_to(
-        reply_to, wire.snapshot_payload(message.pk, message.shown_content)
+        reply_to,
+        wire.snapshot_payload(
+            message.pk, message.shown_content, reasoning=message.shown_reasoning
+        ),
     )
     await wire.send_to(reply_to, wire.done_payload(message))

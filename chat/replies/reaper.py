@@ -42,9 +42,17 @@ def find_stale(*, stale_after_s: float | None = None, keep=()) -> list[Message]:
     return list(_stale(stale_after_s).exclude(pk__in=list(keep)))
 
 
-def mark_reaped(message: Message, html: str, stale_after_s: float | None) -> bool:
+def rendered(message: Message) -> tuple[str, str]:
+    """The HTML of a stale answer's checkpointed text and thinking (blocking)."""
+    thought = render_answer(message.reasoning) if message.reasoning else ""
+    return render_answer(message.content), thought
+
+
+def mark_reaped(
+    message: Message, html: tuple[str, str], stale_after_s: float | None
+) -> bool:
     """Store a stale answer as interrupted, unless its run checkpointed since."""
-    message.html = html
+    message.html, message.reasoning_html = html
     message.status = Message.Status.INTERRUPTED
     message.error = INTERRUPTED_ERROR
     updated = (
@@ -53,6 +61,7 @@ def mark_reaped(message: Message, html: str, stale_after_s: float | None) -> boo
         .update(
             status=message.status,
             html=message.html,
+            reasoning_html=message.reasoning_html,
             error=message.error,
             run_channel="",
         )
@@ -69,7 +78,7 @@ def reap_replies(*, stale_after_s: float | None = None, keep=()) -> list[Message
     return [
         message
         for message in find_stale(stale_after_s=stale_after_s, keep=keep)
-        if mark_reaped(message, render_answer(message.content), stale_after_s)
+        if mark_reaped(message, rendered(message), stale_after_s)
     ]
 
 
@@ -88,9 +97,7 @@ async def areap_replies() -> int:
     stale = await database_sync_to_async(find_stale)(keep=local_run_ids())
     reaped = []
     for message in stale:
-        html = await sync_to_async(render_answer, thread_sensitive=False)(
-            message.content
-        )
+        html = await sync_to_async(rendered, thread_sensitive=False)(message)
         if await database_sync_to_async(mark_reaped)(message, html, None):
             reaped.append(message)
     await tell_reaped(reaped)

@@ -1,8 +1,9 @@
 """The run of one answer: an asyncio task owned by no socket.
 
 It streams the provider's deltas to the conversation's group with their
-code-point offsets, checkpoints its text, watches moderation, and at the end
-renders and stores the answer in one UPDATE before it says `reply.done`. Sockets
+code-point offsets (the answer and its thinking each a part of its own: parts.py),
+checkpoints its text, watches moderation, and at the end renders and stores the
+answer in one UPDATE before it says `reply.done`. Sockets
 reach it through its own channel (stop, snapshot), so this works across processes.
 
     provider --pump--> queue --run loop (throttle)--> group: reply.delta
@@ -27,15 +28,17 @@ from chat.providers import (
     Finish,
     ProviderError,
     Queued,
+    ReasoningDelta,
     TextDelta,
     Usage,
     get_provider,
 )
+from chat.providers.thinking import split_think_tags
 from chat.render_budget import render_answer
 from chat.replies import limits, turns, wire
 from chat.replies.errors import REPLY_TIMEOUT_ERROR, UNEXPECTED_ERROR, WITHHELD_ERROR
 from chat.replies.live import LiveBlocks
-from chat.replies.throttle import Throttle
+from chat.replies.parts import Part, thinking_ms
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +85,14 @@ class ReplyRun:
         self.created_at = reply.created_at.isoformat()
         self.history = history
         self.task: asyncio.Task | None = None
-        self.sent: list[str] = []  # text already sent to the group, in order
-        self.sent_len = 0  # its length in code points: the next delta's offset
-        self.pending: list[str] = []  # text received but not yet sent
+        # The answer and the thinking shown apart: each its own text and offsets.
+        throttle = {
+            "window_s": settings.CHAT_FLUSH_MS / 1000,
+            "quiet_s": settings.CHAT_FLUSH_QUIET_MS / 1000,
+        }
+        self.answer = Part(wire.ANSWER, **throttle)
+        self.reasoning = Part(wire.REASONING, **throttle)
+        self.parts = (self.reasoning, self.answer)  # thinking comes first
         self.stop_requested = False
         self.pump: asyncio.Task | None = None
         self.watcher: asyncio.Task | None = None  # moderation while streaming
@@ -99,7 +107,7 @@ class ReplyRun:
         self.timed_out = False  # ran past CHAT_REPLY_TIMEOUT_S and was cut off
 
     def text_so_far(self) -> str:
-        return "".join(self.sent) + "".join(self.pending)
+        return self.answer.text()
 
     async def finished(self) -> None:
         """Wait until this run has stored its answer and let go of its channel."""
@@ -163,9 +171,12 @@ class ReplyRun:
             elif kind == "run.snapshot":
                 # Only text already sent: the deltas after it carry larger offsets.
                 # A withheld answer's text is for staff only.
-                text = "" if self.withheld else "".join(self.sent)
+                hide = bool(self.withheld)
                 snapshot = wire.snapshot_payload(
-                    self.message_id, text, **self.blocks.snapshot()
+                    self.message_id,
+                    "" if hide else self.answer.sent_text(),
+                    reasoning="" if hide else self.reasoning.sent_text(),
+                    **self.blocks.snapshot(),
                 )
                 try:
                     await wire.send_to(event["reply_to"], snapshot)
@@ -176,8 +187,9 @@ class ReplyRun:
 
     async def _pump(self, queue: asyncio.Queue) -> None:
         try:
-            async for event in get_provider().stream(
-                messages=self.history, model=self.model
+            # Thinking written inline (<think>…</think>) becomes its own part.
+            async for event in split_think_tags(
+                get_provider().stream(messages=self.history, model=self.model)
             ):
                 queue.put_nowait(event)
         except asyncio.CancelledError:
@@ -196,10 +208,6 @@ class ReplyRun:
     async def _stream(self) -> None:
         checkpoint_s = settings.CHAT_CHECKPOINT_S
         heartbeat_s = settings.CHAT_HEARTBEAT_S
-        throttle = Throttle(
-            window_s=settings.CHAT_FLUSH_MS / 1000,
-            quiet_s=settings.CHAT_FLUSH_QUIET_MS / 1000,
-        )
         started = time.monotonic()
         deadline = started + settings.CHAT_REPLY_TIMEOUT_S
         await self._group_send(
@@ -223,10 +231,11 @@ class ReplyRun:
             if queue.empty():
                 now = time.monotonic()
                 wake = min(
-                    last_checkpoint + checkpoint_s, last_frame + heartbeat_s, deadline
+                    last_checkpoint + checkpoint_s,
+                    last_frame + heartbeat_s,
+                    deadline,
+                    *(part.due_at() for part in self.parts),
                 )
-                if self.pending:
-                    wake = min(wake, throttle.due_at())
                 # asyncio.timeout, not wait_for: wait_for makes a task per wait
                 # (Python 3.11), that is one per token.
                 try:
@@ -237,14 +246,15 @@ class ReplyRun:
             else:
                 event = queue.get_nowait()
             now = time.monotonic()
-            send_now = False
+            urgent = None  # the part whose text arrived alone: it goes at once
             if event is _END:
                 break
-            if isinstance(event, TextDelta):
+            if isinstance(event, TextDelta | ReasoningDelta):
                 if ttft_ms is None:
                     ttft_ms = round((now - started) * 1000)
-                self.pending.append(event.text)
-                send_now = throttle.arrived(now, more_waiting=not queue.empty())
+                part = self.answer if isinstance(event, TextDelta) else self.reasoning
+                if part.arrived(event.text, now, more_waiting=not queue.empty()):
+                    urgent = part
             elif isinstance(event, Usage):
                 self.usage = event
             elif isinstance(event, Finish):
@@ -259,10 +269,10 @@ class ReplyRun:
                 )
             elif isinstance(event, _Failed):
                 error = event.error
-            if self.pending and (send_now or throttle.window_over(now)):
-                await self._flush()
-                throttle.sent(now)
-                last_frame = now
+            for part in self.parts:
+                if part.due(now, part is urgent):
+                    await self._flush(part, now)
+                    last_frame = now
             if now - last_checkpoint >= checkpoint_s:
                 await self._checkpoint()
                 last_checkpoint = now
@@ -276,11 +286,13 @@ class ReplyRun:
                     {
                         "type": "reply.heartbeat",
                         "message_id": self.message_id,
-                        "offset": self.sent_len,
+                        "offset": self.answer.sent_len,
+                        "reasoning_offset": self.reasoning.sent_len,
                     }
                 )
                 last_frame = now
-        await self._flush()
+        for part in self.parts:
+            await self._flush(part, time.monotonic())
         if self.watcher is not None:
             self.watcher.cancel()
             await asyncio.gather(self.watcher, return_exceptions=True)
@@ -312,7 +324,8 @@ class ReplyRun:
 
     async def _moderate_so_far(self) -> None:
         """Check the whole answer so far (context matters); cut it off if flagged."""
-        text = self.text_so_far()
+        # The thinking is shown too: it is checked with the answer.
+        text = "\n\n".join(filter(None, (self.reasoning.text(), self.text_so_far())))
         if len(text) <= self.moderated_len or self.withheld:
             return
         verdict = await moderate(text)
@@ -324,37 +337,29 @@ class ReplyRun:
             self.withheld = verdict
             self.pump.cancel()
 
-    async def _flush(self) -> None:
-        if not self.pending:
+    async def _flush(self, part: Part, now: float) -> None:
+        delta = part.take(self.message_id, now)
+        if delta is None:
             return
-        text = "".join(self.pending)
-        self.pending.clear()
-        offset = self.sent_len
-        self.sent.append(text)
-        self.sent_len += len(text)
-        await self._group_send(
-            {
-                "type": "reply.delta",
-                "message_id": self.message_id,
-                "offset": offset,
-                "text": text,
-            }
-        )
-        self.blocks.sent(text)
+        await self._group_send(delta)
+        if part is self.answer:  # live formatting is the answer's alone
+            self.blocks.sent(delta["text"])
 
     async def _checkpoint(self) -> None:
         if not await database_sync_to_async(turns.store_checkpoint)(
-            self.message_id, self.channel, self.text_so_far()
+            self.message_id, self.channel, self.text_so_far(), self.reasoning.text()
         ):
             raise _Gone
 
     async def _usage(self) -> Usage | None:
         """The provider's count, else (a stopped or failed stream) an estimate."""
-        if self.usage is not None or not (self.sent or self.pending):
+        if self.usage is not None or not (self.text_so_far() or self.reasoning.text()):
             return self.usage
         try:
             return await sync_to_async(get_provider().estimate_usage)(
-                messages=self.history, text=self.text_so_far()
+                messages=self.history,
+                text=self.text_so_far(),
+                reasoning=self.reasoning.text(),
             )
         except Exception:
             logger.exception(
@@ -372,13 +377,13 @@ class ReplyRun:
         duration_ms: int | None,
     ) -> None:
         await self.blocks.close()  # no reply.blocks after reply.done
-        content = self.text_so_far()
+        content, reasoning = self.text_so_far(), self.reasoning.text()
         usage = await self._usage()
         # A withheld answer is kept for staff, but no page shows it again.
-        html = (
-            ""
-            if self.withheld
-            else await sync_to_async(render_answer, thread_sensitive=False)(content)
+        render = sync_to_async(render_answer, thread_sensitive=False)
+        html = "" if self.withheld else await render(content)
+        reasoning_html = (
+            "" if self.withheld or not reasoning else await render(reasoning)
         )
         message = Message(
             pk=self.message_id,
@@ -395,6 +400,10 @@ class ReplyRun:
             finish_reason=finish_reason,
             error=error,
             withheld=self.withheld is not None,
+            reasoning=reasoning,
+            reasoning_html=reasoning_html,
+            reasoning_ms=thinking_ms(self.reasoning, self.answer),
+            reasoning_tokens=usage.reasoning_tokens if usage else None,
         )
         # Stored before reply.done goes out: whoever reads after `done` sees it.
         flag_note = f"Moderation: {self.withheld.describe()}" if self.withheld else ""

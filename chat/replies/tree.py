@@ -17,32 +17,44 @@ from chat.replies.errors import ReplyError, busy
 # Walk up from a message to the root; `depth` counts steps up, so the root has the
 # largest. The limit bounds the walk (the history keeps only the newest messages).
 _PATH_SQL = """
-WITH RECURSIVE path(id, parent_id, role, content, depth) AS (
-    SELECT id, parent_id, role, {content}, 0 FROM {table}
+WITH RECURSIVE path(id, parent_id, role, content, reasoning, depth) AS (
+    SELECT id, parent_id, role, {content}, {reasoning}, 0 FROM {table}
     WHERE id = %s AND conversation_id = %s
     UNION ALL
-    SELECT m.id, m.parent_id, m.role, {m_content}, path.depth + 1
+    SELECT m.id, m.parent_id, m.role, {m_content}, {m_reasoning}, path.depth + 1
     FROM {table} m JOIN path ON m.id = path.parent_id
     WHERE path.depth + 1 < %s
 )
-SELECT id, role, content FROM path ORDER BY depth DESC
+SELECT id, role, content, reasoning FROM path ORDER BY depth DESC
 """
 
 # Deep enough for any real conversation; stops a corrupt cycle from looping forever.
 MAX_DEPTH = 1_000_000
 
 
+def _shown(column: str, wanted: bool, prefix: str = "") -> str:
+    """A column's SQL, '' when not wanted; a withheld answer's text is for staff
+    only: never back to the model."""
+    if not wanted:
+        return "''"
+    return f"CASE WHEN {prefix}withheld THEN '' ELSE {prefix}{column} END"
+
+
 def _walk_up(
-    conversation_id: int, message_id: int, *, limit: int, with_content: bool
-) -> list[tuple[int, str, str]]:
+    conversation_id: int,
+    message_id: int,
+    *,
+    limit: int,
+    with_content: bool,
+    with_reasoning: bool = False,
+) -> list[tuple[int, str, str, str]]:
     table = connection.ops.quote_name(Message._meta.db_table)
     sql = _PATH_SQL.format(
         table=table,
-        # A withheld answer's text is for staff only: never back to the model.
-        content="CASE WHEN withheld THEN '' ELSE content END" if with_content else "''",
-        m_content=(
-            "CASE WHEN m.withheld THEN '' ELSE m.content END" if with_content else "''"
-        ),
+        content=_shown("content", with_content),
+        m_content=_shown("content", with_content, "m."),
+        reasoning=_shown("reasoning", with_reasoning),
+        m_reasoning=_shown("reasoning", with_reasoning, "m."),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [message_id, conversation_id, limit])
@@ -57,10 +69,19 @@ def path_ids(conversation_id: int, leaf_id: int | None) -> list[int]:
     return [row[0] for row in rows]
 
 
-def path_turns(conversation_id: int, up_to_id: int, *, limit: int) -> list[tuple]:
-    """(role, content) of the last `limit` messages of the path ending at `up_to_id`."""
-    rows = _walk_up(conversation_id, up_to_id, limit=limit, with_content=True)
-    return [(role, content) for _, role, content in rows]
+def path_turns(
+    conversation_id: int, up_to_id: int, *, limit: int, with_reasoning: bool = False
+) -> list[tuple]:
+    """(role, content, reasoning) of the last `limit` messages of the path ending
+    at `up_to_id`; reasoning is read only when asked for ('' otherwise)."""
+    rows = _walk_up(
+        conversation_id,
+        up_to_id,
+        limit=limit,
+        with_content=True,
+        with_reasoning=with_reasoning,
+    )
+    return [(role, content, reasoning) for _, role, content, reasoning in rows]
 
 
 def siblings_of(conversation_id: int, message_ids: list[int]) -> dict[int, list[int]]:

@@ -83,13 +83,29 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
     if system_prompt:
         history.append({"role": "system", "content": system_prompt})
     turns = tree.path_turns(
-        conversation.pk, up_to.pk, limit=settings.CHAT_HISTORY_MESSAGES
+        conversation.pk,
+        up_to.pk,
+        limit=settings.CHAT_HISTORY_MESSAGES,
+        # Earlier thinking goes back only when the setting asks for it.
+        with_reasoning=settings.CHAT_REASONING_IN_HISTORY,
     )
-    for role, content in turns:
+    for role, content, reasoning in turns:
         if role == Message.Role.ASSISTANT and not content:
             continue
+        if reasoning:
+            content = with_thinking(reasoning, content)
         history.append({"role": role, "content": content})
     return get_provider().fit_context(history)
+
+
+def with_thinking(reasoning: str, content: str) -> str:
+    """An answer's text with its thinking before it, as reasoning models write it.
+
+    In the content, not a `reasoning_content` field: every OpenAI-compatible
+    server and chat template takes string content (DeepSeek's API refuses
+    `reasoning_content` in requests), and models that think inline read it back.
+    """
+    return f"<think>\n{reasoning}\n</think>\n\n{content}"
 
 
 def check_can_start(conversation_id: int) -> None:
@@ -231,11 +247,14 @@ def _still_running(message_id: int, run_channel: str):
     )
 
 
-def store_checkpoint(message_id: int, run_channel: str, content: str) -> bool:
-    """Keep the text so far and say the run is alive; False: it is not ours."""
+def store_checkpoint(
+    message_id: int, run_channel: str, content: str, reasoning: str = ""
+) -> bool:
+    """Keep the text so far (both parts) and say the run is alive; False: it is
+    not ours."""
     return bool(
         _still_running(message_id, run_channel).update(
-            content=content, heartbeat_at=Now()
+            content=content, reasoning=reasoning, heartbeat_at=Now()
         )
     )
 
@@ -252,6 +271,10 @@ FINAL_FIELDS = (
     "finish_reason",
     "error",
     "withheld",
+    "reasoning",
+    "reasoning_html",
+    "reasoning_ms",
+    "reasoning_tokens",
 )
 
 

@@ -10,6 +10,9 @@ from channels.layers import get_channel_layer
 
 from chat.models import Message
 
+# The two parts of an answer, as `reply.delta`'s `part` names them.
+ANSWER, REASONING = "answer", "reasoning"
+
 
 def group_name_for(conversation_id: int) -> str:
     """Name the channel-layer group of one conversation (integer ids only)."""
@@ -36,6 +39,17 @@ def message_payload(message: Message) -> dict:
         "status": message.status,
         "model": message.model,
         "created_at": message.created_at.isoformat() if message.created_at else None,
+        **reasoning_fields(message),
+    }
+
+
+def reasoning_fields(message: Message) -> dict:
+    """The thinking part of an answer, for `message` and `reply.done` frames."""
+    return {
+        "reasoning": message.shown_reasoning,
+        "reasoning_html": "" if message.withheld else message.reasoning_html,
+        "reasoning_ms": message.reasoning_ms,
+        "reasoning_tokens": message.reasoning_tokens,
     }
 
 
@@ -71,20 +85,39 @@ def done_payload(message: Message) -> dict:
         "finish_reason": message.finish_reason,
         "error": message.error,
         "model": message.model,
+        **reasoning_fields(message),
     }
 
 
 def snapshot_payload(
-    message_id: int, text: str, *, upto: int = 0, html: str = ""
+    message_id: int, text: str, *, upto: int = 0, html: str = "", reasoning: str = ""
 ) -> dict:
-    """All text sent so far; `html` renders its settled blocks, up to `upto`."""
-    return {
+    """All text sent so far of both parts (`reasoning` only when there is some);
+    `html` renders the answer's settled blocks, up to `upto`."""
+    payload = {
         "type": "reply.snapshot",
         "message_id": message_id,
         "text": text,
         "upto": upto,
         "html": html,
     }
+    if reasoning:
+        payload["reasoning"] = reasoning
+    return payload
+
+
+def delta_payload(message_id: int, part: str, offset: int, text: str) -> dict:
+    """Text of one part at its code-point offset; the answer's carries no `part`,
+    so clients that know no reasoning read it as before."""
+    payload = {
+        "type": "reply.delta",
+        "message_id": message_id,
+        "offset": offset,
+        "text": text,
+    }
+    if part != ANSWER:
+        payload["part"] = part
+    return payload
 
 
 def blocks_payload(message_id: int, offset: int, upto: int, html: str) -> dict:

@@ -36,6 +36,7 @@ import { showQuotaReached, showUsage } from "./usage.js";
 import { applyPath, noteMessage } from "./branches.js";
 import { editFailed, editStored } from "./edit.js";
 import { applyConversationSettings, configureFailed } from "./settings.js";
+import { answerStarted, applyReasoningDelta, applyReasoningSnapshot, reasoningBehind } from "./reasoning-view.js";
 
 export function handleFrame(data) {
   switch (data.type) {
@@ -117,6 +118,7 @@ function onMessage(data) {
   if (entry.role === "assistant") {
     if (m.model) setModel(entry, m.model);
     if (m.status === "streaming") {
+      applyReasoningSnapshot(entry, m.reasoning);
       applySnapshotText(entry, m.content || "");
       setStatus(entry, "streaming");
       updateBusy();
@@ -151,6 +153,17 @@ function onDelta(data) {
   if (id === null) return;
   const entry = messages.get(id) || ensureAssistant(id, data);
   if (entry.status !== "streaming") return;
+  if (data.part === "reasoning") {
+    // The thinking: its own offsets, its own element.
+    const outcome = applyReasoningDelta(entry, data.offset, data.text);
+    if (outcome === "gap") requestResync(id, 1000);
+    else if (outcome === "appended") {
+      hideQueue(entry);
+      scheduleScroll();
+    }
+    return;
+  }
+  if (data.part && data.part !== "answer") return; // a part this page does not know
   const result = applyDelta(entry, data.offset, data.text);
   if (result.gap) {
     requestResync(id, 1000);
@@ -160,10 +173,15 @@ function onDelta(data) {
   const before = entry.length;
   entry.text = result.state.text;
   entry.length = result.state.length;
+  hideQueue(entry);
+  appendText(entry, result.appended, before);
+  answerStarted(entry);
+  scheduleScroll();
+}
+
+function hideQueue(entry) {
   const queue = part(entry, ".message-queue");
   if (queue) queue.hidden = true;
-  appendText(entry, result.appended, before);
-  scheduleScroll();
 }
 
 function onBlocks(data) {
@@ -193,6 +211,7 @@ function onSnapshot(data) {
   if (id === null) return;
   const entry = messages.get(id) || ensureAssistant(id, data);
   const settled = entry.status === "streaming" && replaceSettled(entry, toInt(data.upto), data.html);
+  if (entry.status === "streaming") applyReasoningSnapshot(entry, data.reasoning);
   const replaced = applySnapshotText(entry, data.text);
   if (settled && !replaced) renderText(entry);
   if (settled || replaced) scheduleScroll();
@@ -206,9 +225,9 @@ function onHeartbeat(data) {
     requestResync(id, 1000);
     return;
   }
-  if (entry.status === "streaming" && toInt(data.offset) !== null && toInt(data.offset) > entry.length) {
-    requestResync(id, 1000);
-  }
+  if (entry.status !== "streaming") return;
+  const behind = toInt(data.offset) !== null && toInt(data.offset) > entry.length;
+  if (behind || reasoningBehind(entry, toInt(data.reasoning_offset))) requestResync(id, 1000);
 }
 
 function onQueued(data) {

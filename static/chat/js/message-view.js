@@ -12,6 +12,7 @@ import { formatCount, formatDuration, setTime, toInt } from "./format.js";
 import { dropCodePoints } from "./offsets.js";
 import { announce } from "./notices.js";
 import { gettext, interpolate } from "./i18n.js";
+import { finishReasoning } from "./reasoning-view.js";
 
 const STATUS_LABELS = {
   stopped: gettext("Stopped"),
@@ -223,6 +224,7 @@ export function finishReply(entry, ev) {
   const status = ev.status || "complete";
   setStatus(entry, status);
   if (ev.model) setModel(entry, ev.model);
+  finishReasoning(entry, ev);
   const textEl = part(entry, ".message-text");
   const htmlEl = part(entry, ".message-html");
   // The final HTML is the truth: it replaces the live preview of settled blocks.
