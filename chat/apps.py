@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.apps import apps as django_apps
 from django.db.models.signals import post_migrate
 
 
@@ -15,7 +16,7 @@ class ChatConfig(AppConfig):
         post_migrate.connect(_repair_search_index, sender=self)
 
 
-def _repair_search_index(sender, using, apps, **kwargs):
+def _repair_search_index(sender, using, apps=None, **kwargs):
     # A later SQLite migration that alters the message table rebuilds it and drops
     # its search triggers; put them back (and refill) after every migrate that
     # leaves the search migration applied.
@@ -23,6 +24,6 @@ def _repair_search_index(sender, using, apps, **kwargs):
 
     from chat import search_index
 
-    conversation = apps.get_model("chat", "Conversation")
+    conversation = (apps or django_apps).get_model("chat", "Conversation")
     if any(field.name == "archived" for field in conversation._meta.get_fields()):
         search_index.install(connections[using])

@@ -221,6 +221,10 @@ NOT_WORDS = {
     "noopener noreferrer nofollow",
     "action-btn code-copy",
     "Node.TEXT_NODE",
+    "X-Fragment",
+    "AbortError",
+    "ArrowDown",
+    "ArrowUp",
 }
 
 
