@@ -7,7 +7,8 @@ never a withheld answer. A streaming answer is found by its last checkpointed te
 A message matches when every word of the query appears in it, in any case:
 - PostgreSQL: the words as `websearch_to_tsquery('simple', ...)` (quotes, `or`,
   `-word` work as on a search engine), or the whole query as a substring (ILIKE,
-  served by the trigram index), which finds text without spaces (Chinese...).
+  served by the trigram index), which finds text without spaces (Chinese...);
+  among the newest messages, every word as a substring (see RECENT_WINDOW).
 - SQLite: each word as a substring, through the FTS5 trigram table (words of 3+
   characters); words of 1-2 characters, which have no trigram, are matched with
   LIKE on the messages the other words found, or on all of the person's messages.
@@ -98,25 +99,65 @@ def _like(word: str) -> str:
     return f"%{escaped}%"
 
 
+# PostgreSQL, in two steps, each bounded. Common words first: the person's newest
+# RECENT_WINDOW messages, each word checked as a substring (no index, but few rows
+# and cheap per row); 20 found there are the newest 20. Otherwise the indexes: the
+# words through the full-text index, the whole query through the trigram index,
+# each MATERIALIZED so the planner cannot swap them for a walk down the primary
+# key that filters every row (it misjudges how rare a word is).
+RECENT_WINDOW = 2000
+_MINE = "m.conversation_id IN (SELECT id FROM chat_conversation WHERE user_id = %s)"
+_RECENT_SQL = f"""
+    SELECT id FROM (
+        SELECT m.id, m.content FROM chat_message m
+        WHERE {_MINE} AND NOT m.withheld ORDER BY m.id DESC LIMIT %s
+    ) recent WHERE {{words}} ORDER BY id DESC LIMIT %s
+"""
+_INDEXED_SQL = f"""
+    WITH words AS MATERIALIZED (
+        SELECT m.id FROM chat_message m WHERE {_MINE} AND NOT m.withheld
+        AND to_tsvector('simple', m.content) @@ websearch_to_tsquery('simple', %s)
+    ), substrings AS MATERIALIZED (
+        SELECT m.id FROM chat_message m WHERE {_MINE} AND NOT m.withheld
+        AND m.content ILIKE %s
+    )
+    SELECT id FROM words UNION SELECT id FROM substrings ORDER BY id DESC LIMIT %s
+"""
+# A query of 1-2 characters has no trigram: the person's messages newest first.
+_SHORT_SQL = f"""
+    SELECT m.id FROM chat_message m WHERE {_MINE} AND NOT m.withheld
+    AND m.content ILIKE %s ORDER BY m.id DESC LIMIT %s
+"""
+
+
 def _matching_ids_postgresql(user_id: int, query: str, words: list[str]) -> list:
-    sql = """
-        SELECT m.id FROM chat_message m
-        JOIN chat_conversation c ON c.id = m.conversation_id
-        WHERE c.user_id = %s AND NOT m.withheld AND (
-            to_tsvector('simple', m.content) @@ websearch_to_tsquery('simple', %s)
-            OR m.content ILIKE %s
-        )
-        ORDER BY m.id DESC LIMIT %s
-    """
+    every_word = " AND ".join(["content ILIKE %s"] * len(words))
+    whole = _like(query.strip())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, query, _like(query.strip()), MAX_RESULTS])
+        cursor.execute(
+            _RECENT_SQL.format(words=every_word),
+            [user_id, RECENT_WINDOW, *map(_like, words), MAX_RESULTS],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        if len(ids) == MAX_RESULTS:
+            return ids
+        if len(query.strip()) < TRIGRAM:
+            cursor.execute(_SHORT_SQL, [user_id, whole, MAX_RESULTS])
+        else:
+            cursor.execute(_INDEXED_SQL, [user_id, query, user_id, whole, MAX_RESULTS])
         return [row[0] for row in cursor.fetchall()]
 
 
 def _matching_ids_sqlite(user_id: int, query: str, words: list[str]) -> list:
     long_words = [w for w in words if len(w) >= TRIGRAM]
     short_words = [w for w in words if len(w) < TRIGRAM]
-    conditions = ["c.user_id = %s", "NOT m.withheld"]
+    # Walking the messages (or the FTS matches) newest first and stopping at the
+    # 20th of this person's: an IN over their conversations, not a join, lets
+    # SQLite do that instead of sorting every match.
+    conditions = [
+        "m.conversation_id IN (SELECT id FROM chat_conversation WHERE user_id = %s)",
+        "NOT m.withheld",
+    ]
     params: list = [user_id]
     conditions += ["m.content LIKE %s ESCAPE '\\'"] * len(short_words)
     params += [_like(w) for w in short_words]
@@ -126,13 +167,14 @@ def _matching_ids_sqlite(user_id: int, query: str, words: list[str]) -> list:
         source = f"{FTS_TABLE} f JOIN chat_message m ON m.id = f.rowid"
         conditions.insert(0, f"{FTS_TABLE} MATCH %s")
         params.insert(0, match)
+        newest_first = "f.rowid DESC"
     else:
         source = "chat_message m"
+        newest_first = "m.id DESC"
     sql = f"""
         SELECT m.id FROM {source}
-        JOIN chat_conversation c ON c.id = m.conversation_id
         WHERE {" AND ".join(conditions)}
-        ORDER BY m.id DESC LIMIT %s
+        ORDER BY {newest_first} LIMIT %s
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, MAX_RESULTS])

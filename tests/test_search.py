@@ -267,3 +267,12 @@ def test_search_reads_one_person_at_a_time():
 
     assert len(search(user=alice, query="shared")) == 1
     assert len(search(user=bob, query="shared")) == 1
+
+
+def test_a_common_word_gives_the_newest_twenty_matches(alice, bob):
+    conversation = chat(alice, "", "unrelated")
+    mine = [say(conversation, f"common word number {i}").pk for i in range(25)]
+    say(conversation, "nothing here")
+    chat(bob, "", *["common word of bob"] * 3)
+
+    assert found_ids(alice, "common word") == sorted(mine, reverse=True)[:20]
