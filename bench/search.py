@@ -22,8 +22,10 @@ import argparse
 import os
 import random
 import statistics
-import tempfile
 import time
+
+# The same scratch database (or DATABASE_URL's), migrated.
+from bench.history import samples_ms, setup
 
 CHINESE = [
     "我最喜欢吃的水果是苹果和香蕉",
@@ -41,19 +43,6 @@ QUERIES = {
     "Chinese, 2 characters": "苹果",
     "found nowhere": "zzyzx",
 }
-
-
-def setup(database_url: str | None) -> None:
-    os.environ.setdefault("DEBUG", "true")
-    os.environ["DATABASE_URL"] = database_url or (
-        f"sqlite:///{tempfile.mkdtemp(prefix='bench-search-')}/db.sqlite3"
-    )
-    os.environ["DJANGO_SETTINGS_MODULE"] = "chatsite.settings"
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def sentence(rng: random.Random, words: list[str], weights: list[float]) -> str:
@@ -97,16 +86,6 @@ def build(conversations: int, per: int):
     return user
 
 
-def timed(fn, repeat: int) -> list[float]:
-    fn()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
 def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[98]
 
@@ -128,13 +107,10 @@ def main() -> None:
     built_s = time.perf_counter() - started
 
     def scan(query):
-        return list(
-            Message.objects.filter(
-                conversation__user=user, withheld=False, content__icontains=query
-            )
-            .order_by("-id")
-            .values_list("id", flat=True)[: search.MAX_RESULTS]
-        )
+        rows = Message.objects.filter(conversation__user=user, withheld=False)
+        for word in query.split():  # every word, as the search does
+            rows = rows.filter(content__icontains=word)
+        return list(rows.order_by("-id").values_list("id", flat=True)[:20])
 
     ways = {
         "scan (icontains, baseline)": scan,
@@ -145,10 +121,9 @@ def main() -> None:
     medians = {}
     for name, query in QUERIES.items():
         found = len(scan(query))
-        # Alike for one-word queries; PostgreSQL reads two words as words.
         indexed = len(search.matching_message_ids(user=user, query=query))
         for way, fn in ways.items():
-            runs = timed(lambda fn=fn, query=query: fn(query), args.repeat)
+            runs = samples_ms(lambda fn=fn, query=query: fn(query), args.repeat)
             samples[way] += runs
             medians[name, way] = statistics.median(runs)
         medians[name, "found"] = f"{found}/{indexed}"
