@@ -63,14 +63,19 @@ def build(messages: int):
     return conversation
 
 
-def timed(fn, repeat: int) -> float:
+def samples_ms(fn, repeat: int) -> list[float]:
+    """Milliseconds of each of `repeat` calls, after one to warm up."""
     fn()
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+    return samples
+
+
+def timed(fn, repeat: int) -> float:
+    return statistics.median(samples_ms(fn, repeat))
 
 
 def main() -> None:

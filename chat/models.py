@@ -23,10 +23,21 @@ class Conversation(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # The sidebar: pinned ones on top; archived ones only in the archived list
+    # (still searchable, and open as before).
+    pinned = models.BooleanField(default=False)
+    archived = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
         permissions = [("review_transcripts", "Can review transcripts in the admin")]
+        indexes = [
+            # One page of the sidebar: a person's list, newest first, from a cursor.
+            models.Index(
+                fields=["user", "archived", "pinned", "-updated_at", "-id"],
+                name="conversation_sidebar",
+            ),
+        ]
 
     def __str__(self):
         return self.title or f"Conversation {self.pk}"

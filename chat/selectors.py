@@ -23,7 +23,7 @@ def sidebar_conversations(*, user, current: Conversation | None = None):
     return (
         conversations_for_user(user=user)
         .filter(shown)
-        .only("id", "title", "updated_at")
+        .only("id", "title", "updated_at", "pinned", "archived")
     )
 
 

@@ -10,6 +10,7 @@ from django.utils import translation
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
 
+from chat import sidebar
 from chat.choices import available_models, start_conversation
 from chat.forms import RenameForm, SignupForm
 from chat.i18n import page_catalog
@@ -17,14 +18,18 @@ from chat.models import Conversation
 from chat.profiles import profile_for
 from chat.providers import default_model
 from chat.replies.limits import usage_today
-from chat.selectors import (
-    conversation_for_user,
-    shown_branch,
-    sidebar_conversations,
-)
+from chat.search import show_message
+from chat.selectors import conversation_for_user, shown_branch
 
 
-def chat_page(request, conversation: Conversation | None, *, show_all=False):
+def chat_page(
+    request,
+    conversation: Conversation | None,
+    *,
+    show_all=False,
+    archived=False,
+    **extra,
+):
     model_name = default_model(conversation)
     messages, earlier_count = [], 0
     if conversation:
@@ -36,9 +41,11 @@ def chat_page(request, conversation: Conversation | None, *, show_all=False):
         request,
         "chat/chat.html",
         {
-            "conversations": sidebar_conversations(
-                user=request.user, current=conversation
+            "pinned": [] if archived else sidebar.pinned(user=request.user),
+            "sidebar_page": sidebar.page(
+                user=request.user, archived=archived, current=conversation
             ),
+            "archived_view": archived,
             "conversation": conversation,
             "messages": messages,
             "earlier_count": earlier_count,
@@ -56,6 +63,7 @@ def chat_page(request, conversation: Conversation | None, *, show_all=False):
                 "usage": usage_today(request.user),
             },
             "page_catalog": page_catalog(),
+            **extra,
         },
     )
 
@@ -67,10 +75,16 @@ def home(request):
 
 @login_required
 def conversation_detail(request, conversation_id: int):
+    conversation = conversation_for_user(
+        user=request.user, conversation_id=conversation_id
+    )
+    # ?m=<id>, from a search result: show that message's branch, scrolled to it.
+    shown = show_message(conversation, request.GET.get("m"))
     return chat_page(
         request,
-        conversation_for_user(user=request.user, conversation_id=conversation_id),
-        show_all="all" in request.GET,
+        conversation,
+        show_all="all" in request.GET or shown.needs_all,
+        shown_message_id=shown.message_id,
     )
 
 

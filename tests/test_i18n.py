@@ -229,6 +229,10 @@ NOT_WORDS = {
     "btn btn-small",
     # An Error thrown and caught in branches.js, whose banner says it in words.
     "no thread in the page",
+    "X-Fragment",
+    "AbortError",
+    "ArrowDown",
+    "ArrowUp",
 }
 
 

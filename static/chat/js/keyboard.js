@@ -1,8 +1,10 @@
-/* Shortcuts: Ctrl/Cmd+K and "/" focus the composer; Escape closes, stops, dismisses. */
+/* Shortcuts: Ctrl/Cmd+K searches, "/" focuses the composer; Escape closes, stops,
+   dismisses. */
 
 import { els } from "./page.js";
 import { setSidebar, sidebarOpen } from "./sidebar.js";
 import { focusComposer } from "./composer.js";
+import { focusSearch } from "./search.js";
 import { isBusy } from "./message-store.js";
 import { stopReply } from "./busy.js";
 import { hideBanner } from "./notices.js";
@@ -18,8 +20,7 @@ export function initKeyboard() {
   document.addEventListener("keydown", (e) => {
     if ((e.ctrlKey || e.metaKey) && !e.altKey && (e.key === "k" || e.key === "K")) {
       e.preventDefault();
-      if (sidebarOpen()) setSidebar(false);
-      focusComposer();
+      focusSearch();
       return;
     }
     if (e.key === "/" && !e.ctrlKey && !e.metaKey && !e.altKey && !isTyping(e.target)) {

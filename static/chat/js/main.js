@@ -43,6 +43,12 @@
  * #settings-button, #settings-dialog   system prompts (#system-prompt-input, #default-prompt-input)
  * #help-button, #help-dialog  keyboard shortcuts ("?")
  * #sidebar, #sidebar-toggle, #conversation-list li[data-conversation-id]
+ *   li.conversation-group     a date heading ([data-group] today|yesterday|week|month|YYYY-MM)
+ *   #conversation-more        the list's end while more pages exist (#conversation-more-button)
+ * #pinned-list                pinned conversations; .conversation-pin / -archive / -delete forms
+ * #search-form, #search-input, #search-results   search (Ctrl/Cmd+K); a.search-link results
+ *                             with .search-snippet (<mark> around matches)
+ * article.message.is-found    the message a search result opened (?m=<id>), scrolled to
  * offsets.js                  the offset rule (applyDelta, applySnapshot, ...), importable
  * window.ChatClient           { socket, messages, pending, reconnect() } for tests and debugging
  */
@@ -67,6 +73,9 @@ import { initBranches, onSocketOpen } from "./branches.js";
 import { initEdit } from "./edit.js";
 import { initSettings } from "./settings.js";
 import { initHelp } from "./help.js";
+import { initSearch } from "./search.js";
+import { initConversationPages } from "./conversation-pages.js";
+import { showFoundMessage } from "./found.js";
 
 function start() {
   initScrolling();
@@ -83,11 +92,13 @@ function start() {
   initEdit();
   initSettings();
   initHelp();
+  initSearch();
+  initConversationPages();
 
   adoptServerMessages();
   updateBusy();
   updateCount();
-  scrollToBottom(false);
+  if (!showFoundMessage()) scrollToBottom(false);
   if (window.location.hash === "" && els.input && !("ontouchstart" in window)) focusComposer();
 
   if (cfg.wsPath) {

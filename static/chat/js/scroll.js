@@ -19,6 +19,11 @@ export function followLatest() {
   stick = true;
 }
 
+/* Stay where the page was scrolled to (a message opened from search). */
+export function holdPosition() {
+  stick = false;
+}
+
 export function scrollToBottom(smooth) {
   const s = els.scroller;
   if (smooth && typeof s.scrollTo === "function") {

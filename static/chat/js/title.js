@@ -13,8 +13,9 @@ const fieldSizing = window.CSS && CSS.supports && CSS.supports("field-sizing", "
 /* Show `title` for conversation `id` wherever it appears on this page. */
 export function applyTitle(id, title) {
   const shown = title || gettext("New chat");
-  if (els.conversationList) {
-    const item = els.conversationList.querySelector('[data-conversation-id="' + id + '"]');
+  if (els.sidebar) {
+    // In the dated list or the pinned one.
+    const item = els.sidebar.querySelector('li[data-conversation-id="' + id + '"]');
     const label = item && item.querySelector(".conversation-title");
     if (label) label.textContent = shown;
   }
