@@ -22,7 +22,9 @@ CHUNK = 200  # conversations loaded (with their messages) at a time
 def _chunks(queryset: QuerySet[Conversation]):
     """Each conversation with its messages, a few hundred at a time."""
     ids = list(queryset.order_by("-updated_at", "-id").values_list("pk", flat=True))
-    ordered = Message.objects.order_by("created_at", "id")
+    # By id: a parent is always stored before its children (imports keep older
+    # times, so created_at need not follow the tree).
+    ordered = Message.objects.order_by("id")
     for start in range(0, len(ids), CHUNK):
         batch = Conversation.objects.filter(pk__in=ids[start : start + CHUNK])
         by_id = (

@@ -61,12 +61,10 @@ def _count(value) -> int | None:
     return value
 
 
-def _message(raw: dict, known: set[str]) -> ImportedMessage:
+def _message(raw: dict) -> ImportedMessage:
     key = str(raw["id"])
     parent = raw.get("parent_id")
     parent_key = None if parent is None else str(parent)
-    if parent_key is not None and parent_key not in known:
-        raise ValueError(f"message {key} follows a message not listed before it")
     role = raw["role"]
     if role not in (Message.Role.USER, Message.Role.ASSISTANT):
         raise ValueError(f"message {key} has role {role!r}")
@@ -91,6 +89,23 @@ def _message(raw: dict, known: set[str]) -> ImportedMessage:
     )
 
 
+def _parents_first(messages: list[ImportedMessage]) -> list[ImportedMessage]:
+    """The messages in tree order (a file may list them in any order)."""
+    by_parent: dict[str | None, list[ImportedMessage]] = {}
+    keys = set()
+    for message in messages:
+        if message.key in keys:
+            raise ValueError(f"message {message.key} is listed twice")
+        keys.add(message.key)
+        by_parent.setdefault(message.parent_key, []).append(message)
+    ordered = list(by_parent.get(None, []))
+    for message in ordered:  # grows as it goes: breadth first
+        ordered.extend(by_parent.get(message.key, []))
+    if len(ordered) != len(messages):
+        raise ValueError("some messages follow a message that is not in the file")
+    return ordered
+
+
 def _conversation(raw: dict) -> ImportedConversation:
     imported = ImportedConversation(
         title=str(raw.get("title") or "")[:200],
@@ -99,12 +114,8 @@ def _conversation(raw: dict) -> ImportedConversation:
         created_at=_time(raw.get("created_at")),
         updated_at=_time(raw.get("updated_at")),
     )
-    known: set[str] = set()
-    for message in raw["messages"]:
-        imported.messages.append(_message(message, known))
-        if imported.messages[-1].key in known:
-            raise ValueError(f"message {imported.messages[-1].key} is listed twice")
-        known.add(imported.messages[-1].key)
+    imported.messages = _parents_first([_message(m) for m in raw["messages"]])
+    known = {m.key for m in imported.messages}
     leaf = raw.get("current_leaf_id")
     imported.current_key = None if leaf is None else str(leaf)
     if imported.current_key is not None and imported.current_key not in known:
