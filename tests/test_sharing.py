@@ -59,9 +59,7 @@ def test_a_link_shows_the_branch_as_shared_without_login_and_not_later_messages(
     assert len(link.token) >= 32
 
 
-def test_the_shared_page_is_noindex_has_no_socket_and_only_the_copy_script(
-    alice, chat
-):
+def test_the_shared_page_is_noindex_has_no_socket_and_only_the_copy_script(alice, chat):
     link = share(client_for(alice), chat)
 
     response = Client().get(link.get_absolute_url())

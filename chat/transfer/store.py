@@ -95,6 +95,7 @@ def _render_all(conversations, progress: Progress) -> None:
         # An answer that never produced text needs no renderer.
         return render_answer(message.content) if message.content else ""
 
+    progress("render", 0, len(answers))
     workers = max(1, settings.CHAT_RENDER_WORKERS)
     with ThreadPoolExecutor(workers, thread_name_prefix="import-render") as pool:
         for done, (message, html) in enumerate(
@@ -150,6 +151,7 @@ def _store(user, conversations: list[ImportedConversation], progress: Progress):
             if m.parent_key is not None:
                 children.setdefault((i, m.parent_key), []).append(m)
     total = sum(len(c.messages) for c in conversations)
+    progress("store", 0, total)
     while level:
         created = Message.objects.bulk_create(
             [
