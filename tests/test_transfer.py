@@ -180,6 +180,17 @@ def test_imported_text_never_becomes_raw_html(alice):
     assert picture.html == ""  # a person's text is escaped where shown
 
 
+def test_odd_values_import_or_are_refused_cleanly(alice):
+    document = chatgpt_export()
+    document[1]["mapping"]["u"]["message"]["content"]["parts"] = ["nul\x00here"]
+    import_file(alice, as_bytes(document))
+    assert Message.objects.filter(content="nulhere").exists()
+
+    document[1]["create_time"] = 1e300
+    with pytest.raises(ImportFileError, match="Conversation 2"):
+        import_file(alice, as_bytes(document))
+
+
 def test_a_chinese_conversation_keeps_its_text(alice):
     import_file(alice, as_bytes(chatgpt_export()))
 

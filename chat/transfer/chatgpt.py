@@ -116,7 +116,7 @@ def parse_chatgpt(data: list) -> list[ImportedConversation]:
             if not isinstance(raw, dict):
                 raise ValueError("not an object")
             conversations.append(_conversation(raw))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             title = raw.get("title", "") if isinstance(raw, dict) else ""
             raise ImportFileError(
                 gettext(

@@ -121,15 +121,20 @@ def _leaf_key(conversation: ImportedConversation) -> str | None:
     return leaf
 
 
+def _text(value: str) -> str:
+    # PostgreSQL's text cannot hold NUL; nobody meant to write one.
+    return value.replace("\x00", "")
+
+
 def _store(user, conversations: list[ImportedConversation], progress: Progress):
     now = timezone.now()
     rows = Conversation.objects.bulk_create(
         [
             Conversation(
                 user=user,
-                title=c.title,
+                title=_text(c.title),
                 model=c.model,
-                system_prompt=c.system_prompt,
+                system_prompt=_text(c.system_prompt),
                 created_at=c.created_at or now,
             )
             for c in conversations
@@ -159,7 +164,7 @@ def _store(user, conversations: list[ImportedConversation], progress: Progress):
                     conversation=rows[i],
                     parent=stored.get((i, m.parent_key)),
                     role=m.role,
-                    content=m.content,
+                    content=_text(m.content),
                     html=m.html or "",  # user messages have none
                     status=m.status,
                     model=m.model,
