@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -21,7 +22,9 @@ class Conversation(models.Model):
     current_leaf = models.ForeignKey(
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    # A default rather than auto_now_add, so an import keeps the original times
+    # (auto_now_add overwrites them, even in bulk_create); same for a message.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     # The sidebar: pinned ones on top; archived ones only in the archived list
     # (still searchable, and open as before).
@@ -75,7 +78,7 @@ class Message(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     finish_reason = models.CharField(max_length=32, blank=True)
     error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Set by the browser on user messages so that a retried send stores one message.
     # NULL, not "", for messages without one: the unique constraint skips NULLs.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
@@ -189,13 +192,17 @@ class Flag(models.Model):
 
 class AuditEntry(models.Model):
     """One time a staff member read or exported a transcript, or searched the
-    messages; never edited."""
+    messages, or someone made or revoked a public link to one; never edited."""
 
     class Action(models.TextChoices):
         VIEW = "view"
         EXPORT = "export"
         # Of every conversation's message text: no conversation, the query in detail.
         SEARCH = "search"
+        # A public link to a conversation made or revoked, by its owner or (revoke)
+        # by staff: `staff` is then whoever acted, the link and who in detail.
+        SHARE = "share"
+        REVOKE = "revoke"
 
     staff = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -227,6 +234,38 @@ class AuditEntry(models.Model):
         if self.action == self.Action.SEARCH:
             return f"{self.staff_username} search {self.detail}"
         return f"{self.staff_username} {self.action} {self.conversation_pk}"
+
+
+class SharedLink(models.Model):
+    """A read-only public link to one branch of a conversation, as it was when
+    shared: the page shows the path from the root to `leaf`, nothing after it."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="shared_links"
+    )
+    # secrets.token_urlsafe: the only thing that finds the link.
+    token = models.CharField(max_length=64, unique=True)
+    leaf = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    title = models.CharField(max_length=200, blank=True)
+    # The owner's name shows on the page only when they chose so.
+    show_name = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # A revoked link answers 404 like an unknown one; the row stays for the record.
+    revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Link {self.pk} to {self.conversation_id}"
+
+    def get_absolute_url(self):
+        return reverse("shared", args=[self.token])
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
 
 
 class Profile(models.Model):

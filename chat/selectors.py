@@ -3,7 +3,7 @@
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, SharedLink
 from chat.replies import tree
 
 
@@ -67,3 +67,27 @@ def streaming_replies(*, conversation_id: int) -> QuerySet[Message]:
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
     )
+
+
+def shared_links_for_user(*, user) -> QuerySet[SharedLink]:
+    """The links this person made to their conversations, revoked ones included."""
+    return SharedLink.objects.filter(
+        conversation__in=conversations_for_user(user=user)
+    ).select_related("conversation")
+
+
+def shared_link_for_user(*, user, link_id: int) -> SharedLink:
+    try:
+        return shared_links_for_user(user=user).get(pk=link_id)
+    except SharedLink.DoesNotExist:
+        raise Http404("No such link.") from None
+
+
+def shared_link_by_token(*, token: str) -> SharedLink:
+    """The public side: a live link by its token; revoked and unknown alike 404."""
+    try:
+        return SharedLink.objects.select_related("conversation__user").get(
+            token=token, revoked_at__isnull=True
+        )
+    except SharedLink.DoesNotExist:
+        raise Http404("No such link.") from None

@@ -290,6 +290,11 @@ CHAT_WS_MAX_BYTES = CHAT_MAX_MESSAGE_CHARS * 6 + 4096
 CHAT_RENDER_MAX_CHARS = envint("CHAT_RENDER_MAX_CHARS", 200_000)
 CHAT_RENDER_TIMEOUT_S = envfloat("CHAT_RENDER_TIMEOUT_S", 2)
 CHAT_RENDER_WORKERS = envint("CHAT_RENDER_WORKERS", 2)
+# The largest file a person may import (chat/transfer/): an upload, or the
+# conversations.json inside a zip. Files over Django's FILE_UPLOAD_MAX_MEMORY_SIZE
+# (2.5 MB) are spooled to a temporary file while uploading; nginx's
+# client_max_body_size for /transfer/import/ must allow it (deploy/nginx).
+CHAT_IMPORT_MAX_BYTES = envint("CHAT_IMPORT_MAX_BYTES", 50_000_000)
 # Limits per person (README "Limits and abuse"); a Profile may override the first
 # three. On by default when DEBUG is off, so a public site is protected; 0 turns
 # one off.

@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from chat import health, sidebar_views, views
+from chat import health, share_views, sidebar_views, views
 from chat.auth_limits import throttled
+from chat.transfer import views as transfer_views
 
 # The admin's login form is throttled like the site's (chat/auth_limits.py).
 admin.site.login = throttled(admin.site.login)
@@ -35,6 +36,36 @@ urlpatterns = [
     path("c/page/", sidebar_views.conversation_list_page, name="conversation_page"),
     path("archived/", sidebar_views.archived, name="archived"),
     path("search/", sidebar_views.search_results, name="search"),
+    # Sharing (chat/share_views.py) and export/import (chat/transfer/views.py).
+    path("c/<int:conversation_id>/share/", share_views.share, name="share"),
+    path(
+        "c/<int:conversation_id>/export/<str:fmt>/",
+        transfer_views.export_conversation,
+        name="export_conversation",
+    ),
+    path("shared/", share_views.shared_links, name="shared_links"),
+    path(
+        "shared/<int:link_id>/update/",
+        share_views.shared_link_update,
+        name="shared_link_update",
+    ),
+    path(
+        "shared/<int:link_id>/revoke/",
+        share_views.shared_link_revoke,
+        name="shared_link_revoke",
+    ),
+    path("s/<str:token>/", share_views.shared_page, name="shared"),
+    path(
+        "s/<str:token>/continue/", share_views.shared_continue, name="shared_continue"
+    ),
+    path("transfer/", transfer_views.transfer_page, name="transfer"),
+    path("transfer/export/<str:fmt>/", transfer_views.export_all, name="export_all"),
+    path("transfer/import/", transfer_views.import_upload, name="import_upload"),
+    path(
+        "transfer/import/<str:job_id>/",
+        transfer_views.import_status,
+        name="import_status",
+    ),
     path("accounts/signup/", throttled(views.signup), name="signup"),
     path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),
     path("language/", views.set_language, name="set_language"),

@@ -26,6 +26,7 @@ from chat.review.queries import (
 )
 from chat.review.transcript import transcript_tree
 from chat.review.usage import USAGE_DAYS, usage_by_user_and_day
+from chat.sharing import share_revoke
 
 
 class FlagForm(forms.Form):
@@ -59,6 +60,11 @@ class ConversationViews:
                 "<int:conversation_id>/flag/",
                 view(self.flag_view),
                 name="chat_conversation_flag",
+            ),
+            path(
+                "<int:conversation_id>/links/<int:link_id>/revoke/",
+                view(self.revoke_link_view),
+                name="chat_conversation_revoke_link",
             ),
             path(
                 "<int:conversation_id>/flags/<int:flag_id>/clear/",
@@ -101,6 +107,7 @@ class ConversationViews:
             "conversation_flags": [f for f in flags if f.message_id is None],
             "flag_form": FlagForm(auto_id=False),
             "export_formats": list(EXPORT_FORMATS),
+            "shared_links": list(conversation.shared_links.all()),
             **(extra_context or {}),
         }
         return TemplateResponse(
@@ -179,6 +186,16 @@ class ConversationViews:
         flags_clear(flags=Flag.objects.filter(pk=flag.pk), by=request.user)
         self.message_user(request, _("Flag cleared."), messages.SUCCESS)
         return self._back_to(conversation, flag.message_id)
+
+    def revoke_link_view(self, request, conversation_id, link_id):
+        """Staff take down a public link (audited as theirs)."""
+        conversation = self._conversation(request, conversation_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        link = get_object_or_404(conversation.shared_links, pk=link_id)
+        share_revoke(link=link, by=request.user, by_staff=True)
+        self.message_user(request, _("Link revoked."), messages.SUCCESS)
+        return self._back_to(conversation)
 
     def usage_view(self, request):
         if not can_review(request.user):

@@ -50,3 +50,10 @@ export async function copyWithButton(button, text) {
   flashButton(button, ok ? gettext("Copied") : gettext("Copy failed"));
   if (ok) announce(gettext("Copied to clipboard"));
 }
+
+/* A code block's Copy button (decorate.js adds it): copy the block's code. */
+export async function copyCodeBlock(button) {
+  const block = button.closest(".codehilite");
+  const pre = block && block.querySelector("pre");
+  await copyWithButton(button, pre ? pre.textContent.replace(/\n$/, "") : "");
+}

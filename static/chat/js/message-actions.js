@@ -3,7 +3,7 @@
 import { els } from "./page.js";
 import { isBusy, messages } from "./message-store.js";
 import { sendFrame } from "./socket.js";
-import { copyWithButton } from "./clipboard.js";
+import { copyCodeBlock, copyWithButton } from "./clipboard.js";
 import { hideBanner, showBanner } from "./notices.js";
 import { followLatest } from "./scroll.js";
 import { toInt } from "./format.js";
@@ -34,9 +34,7 @@ export function initMessageActions() {
     if (!target) return;
     const codeCopy = target.closest(".code-copy");
     if (codeCopy) {
-      const block = codeCopy.closest(".codehilite");
-      const pre = block && block.querySelector("pre");
-      await copyWithButton(codeCopy, pre ? pre.textContent.replace(/\n$/, "") : "");
+      await copyCodeBlock(codeCopy);
       return;
     }
     const action = target.closest("[data-action]");
