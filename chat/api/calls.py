@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 from chat.models import Conversation, Message
 from chat.providers import get_provider
 from chat.replies.errors import ReplyError
+from chat.replies.limits import precheck
 from chat.replies.turns import title_from
 
 ROLES = ("system", "developer", "user", "assistant")
@@ -104,6 +105,9 @@ def store_call(user, call: Call, *, htmls: list[str], text_kept: bool) -> int:
     `htmls` are the earlier assistant messages rendered, in order. The title is
     set here, so no model-written title is asked for.
     """
+    # Refuse what the limits would refuse before storing anything; the turn
+    # is checked again, for certain, under the profile's lock.
+    precheck(user.pk)
     default = get_provider().default_model()
     conversation = Conversation.objects.create(
         user=user,

@@ -29,7 +29,7 @@ from chat.choices import available_models
 from chat.layers import forget_channel
 from chat.models import Conversation, Message
 from chat.render_budget import render_answer
-from chat.replies import limits, wire
+from chat.replies import wire
 from chat.replies.errors import ReplyError
 
 # Tasks that erase unstored calls once answered: strong references, as for runs.
@@ -74,11 +74,6 @@ async def chat_completions(request):
             % {"model": call.model},
             code="model_not_found",
         )
-    try:
-        # Refuse what the limits would refuse before storing anything.
-        await database_sync_to_async(limits.precheck)(user.pk)
-    except ReplyError as error:
-        return reply_error(error)
     token = request.api_token
     text_kept = token is None or token.store_calls
     answer = await _Answer.start(user, call, text_kept=text_kept)
@@ -108,6 +103,8 @@ async def _outside_the_request(coroutine):
 
 
 async def _render_all(texts: list[str]) -> list[str]:
+    if not texts:
+        return []  # a one-message call: no thread hop
     return await sync_to_async(
         lambda: [render_answer(text) for text in texts], thread_sensitive=False
     )()
@@ -131,9 +128,12 @@ class _Answer:
         htmls = await _render_all(
             [text for role, text in call.earlier if role == Message.Role.ASSISTANT]
         )
-        conversation_id = await database_sync_to_async(store_call)(
-            user, call, htmls=htmls, text_kept=text_kept
-        )
+        try:
+            conversation_id = await database_sync_to_async(store_call)(
+                user, call, htmls=htmls, text_kept=text_kept
+            )
+        except ReplyError as error:
+            return reply_error(error)
         layer = get_channel_layer()
         channel = await layer.new_channel()
         answer = cls(call, conversation_id, channel)
