@@ -101,3 +101,9 @@ def test_staff_see_tokens_in_the_admin_without_their_hash_and_revoke_them(
     assert "laptop" in listing and token.prefix in listing
     assert token.secret_hash not in change
     assert token_for(text) is None
+
+
+def test_the_chat_page_links_to_the_token_page(client, alice):
+    client.force_login(alice)
+
+    assert 'href="/account/tokens/"' in client.get("/").content.decode()
