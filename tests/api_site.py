@@ -2,6 +2,8 @@
 people and their personal tokens, made through manage.py."""
 
 import json
+import os
+import uuid
 
 from tests.servers import SiteServer, manage, site_env
 
@@ -50,7 +52,19 @@ def start_api_site(upstream, tmp_path) -> ApiSite:
         DATABASE_URL=f"sqlite:///{tmp_path / 'site.sqlite3'}",
         CHAT_REQUEST_TIMEOUT_S=5,
         CHAT_CONCURRENT_STREAMS=0,
+        CHAT_MODERATION="openai",
+        CHAT_MODERATION_INTERVAL_S=0.2,
     )
+    if os.environ.get("REDIS_URL"):
+        # The Redis layer and cache, under keys of this run's own.
+        prefix = f"apitests{uuid.uuid4().hex[:8]}"
+        env.update(
+            REDIS_URL=os.environ["REDIS_URL"],
+            CHANNEL_LAYER_PREFIX=prefix,
+            CACHE_KEY_PREFIX=prefix,
+        )
+        if os.environ.get("CHANNEL_LAYER_BACKEND"):
+            env["CHANNEL_LAYER_BACKEND"] = os.environ["CHANNEL_LAYER_BACKEND"]
     manage(env, "migrate", "--no-input")
     made = json.loads(manage(env, "shell", "-c", SETUP).strip().splitlines()[-1])
     server = SiteServer("api", env, tmp_path)

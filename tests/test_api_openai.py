@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.api_site import start_api_site
-from tests.upstream import count_tokens, split_tokens
+from tests.upstream import MODERATION_MARKER, count_tokens, split_tokens
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +285,33 @@ def test_session_calls_work_and_need_the_csrf_token_to_change_anything(api):
     assert forged.status_code == 403
     assert forged.json()["error"]["code"] == "csrf_failed"
     assert made.status_code == 201
+
+
+def test_a_flagged_message_never_reaches_the_model_and_nothing_is_stored(api, upstream):
+    with http(api, "bob") as bob:
+        before = bob.get("/api/conversations/").json()["data"]
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk(api, "bob").chat.completions.create(
+            model="test-model",
+            messages=[{"role": "user", "content": f"Hi {MODERATION_MARKER}"}],
+        )
+
+    assert refused.value.code == "moderated"
+    assert upstream.requests == []
+    with http(api, "bob") as bob:
+        assert bob.get("/api/conversations/").json()["data"] == before
+
+
+def test_a_flagged_answer_ends_as_filtered_and_its_text_is_not_returned(api, upstream):
+    upstream.script(text=f"Here is {MODERATION_MARKER} for you.")
+
+    completion = sdk(api).chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "Tell me"}]
+    )
+
+    assert completion.choices[0].finish_reason == "content_filter"
+    assert completion.choices[0].message.content == ""
+    stored = newest_conversation(api)
+    assert stored["messages"][-1]["content"] == ""
+    assert stored["messages"][-1]["status"] == "failed"

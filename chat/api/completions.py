@@ -119,6 +119,10 @@ class _Answer:
         self.channel = channel
         self.layer = get_channel_layer()
         self.reply_id: int | None = None
+        # A receive cancelled mid-wait (the client went away): the pub/sub layer
+        # forgot the channel itself, and forgetting it again would re-subscribe it
+        # and wait for the layer's lock (seconds, measured).
+        self.forgotten = False
         self.text = ""  # what the client was sent
         self.withheld = False
         self.created = int(time.time())
@@ -164,12 +168,17 @@ class _Answer:
         await self.layer.group_discard(
             wire.group_name_for(self.conversation_id), self.channel
         )
-        await forget_channel(self.layer, self.channel)
+        if not self.forgotten:
+            await forget_channel(self.layer, self.channel)
 
     async def frames(self):
         """This answer's frames, as dicts, up to and including reply.done."""
         while True:
-            event = await self.layer.receive(self.channel)
+            try:
+                event = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                self.forgotten = True
+                raise
             payload = json.loads(event["frame"])
             if payload.get("message_id") != self.reply_id:
                 continue
@@ -277,7 +286,8 @@ class _Answer:
                         "index": 0,
                         "message": {
                             "role": "assistant",
-                            "content": self.text,
+                            # A withheld answer's text never reaches a person.
+                            "content": "" if self.withheld else self.text,
                             "refusal": None,
                         },
                         "logprobs": None,
