@@ -28,6 +28,7 @@ from pathlib import Path
 from asgiref.sync import sync_to_async
 
 from bench import site
+from bench.api import fig11_api
 from bench.clients import LoopLag, Reply, SiteSocket, direct_reply, raw_reply
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -605,7 +606,7 @@ async def run_all(bench: Bench, only: set, long_id: int, empty_id: int) -> None:
     )
     await direct_reply(bench.openai_client, "bench 5 0", 30)  # the SDK's first use
 
-    if only & {1, 2, 3, 4, 5, 7, 8, 10}:
+    if only & {1, 2, 3, 4, 5, 7, 8, 10, 11}:
         name = {"memory": "in-memory", "pubsub": PUBSUB, "core": CORE}[bench.layer]
         print(f"• one {site.SERVER} process, {name} channel layer", flush=True)
         (server,) = start_site(bench, 1, layer_env(bench.layer), bench.layer)
@@ -624,6 +625,9 @@ async def run_all(bench: Bench, only: set, long_id: int, empty_id: int) -> None:
                 if number in only:
                     print(f"  figure {number}", flush=True)
                     await figure(server.origin)
+            if 11 in only:
+                print("  figure 11", flush=True)
+                await fig11_api(bench, server.origin)
             if 7 in only:
                 print("  figure 7", flush=True)
                 await bench.fig7_cpu(server)
@@ -777,7 +781,7 @@ def main(argv=None) -> None:
         "--flush-ms", type=int, help="CHAT_FLUSH_MS for the site (default: its own)"
     )
     parser.add_argument(
-        "--only", help="comma-separated figures, e.g. 1,7,7b (default: all 1-10, 7b)"
+        "--only", help="comma-separated figures, e.g. 1,7,7b (default: all 1-11, 7b)"
     )
     parser.add_argument("--tag", default="", help="a label stored with the results")
     parser.add_argument(
@@ -792,7 +796,7 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     use_server_arguments(args)
-    every = {*range(1, 11), "7b"}
+    every = {*range(1, 12), "7b"}
     only = (
         {int(x) if x.isdigit() else x for x in args.only.split(",")}
         if args.only

@@ -6,6 +6,10 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Conversation(models.Model):
+    class Source(models.TextChoices):
+        PAGE = "page", _("Chat page")
+        API = "api", _("API")
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -22,6 +26,12 @@ class Conversation(models.Model):
     current_leaf = models.ForeignKey(
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Where it was started: the chat page, or a call to /v1/chat/completions.
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.PAGE)
+    # False: an API call whose token said not to store it. Its text is erased
+    # when the answer ends; the rows stay, with their token counts, so the quota
+    # and the usage figures count the call like any other.
+    text_kept = models.BooleanField(default=True)
     # A default rather than auto_now_add, so an import keeps the original times
     # (auto_now_add overwrites them, even in bulk_create); same for a message.
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -288,3 +298,30 @@ class Profile(models.Model):
 
     def __str__(self):
         return f"Profile of {self.user}"
+
+
+class ApiToken(models.Model):
+    """A personal API token: `chat_<prefix>_<secret>`, shown once, kept hashed.
+
+    The secret is 256 random bits, so a plain SHA-256 is enough: a slow password
+    hash protects guessable secrets, and nobody guesses 256 bits. The prefix finds
+    the row; the hash is compared in constant time (chat/api/tokens.py).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    # False: what calls with it say is erased once answered (Conversation.text_kept).
+    store_calls = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Updated at most once a minute (chat/api/tokens.py): not a write per call.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.name} (chat_{self.prefix}_…)"

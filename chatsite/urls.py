@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from chat import health, share_views, sidebar_views, views
+from chat.api import account as api_account
+from chat.api.urls import api_patterns, v1_patterns
 from chat.auth_limits import throttled
 from chat.transfer import views as transfer_views
 
@@ -72,4 +74,12 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
+    path("account/tokens/", api_account.tokens_page, name="api_tokens"),
+    path(
+        "account/tokens/<int:token_id>/revoke/",
+        api_account.token_revoke,
+        name="api_token_revoke",
+    ),
+    path("v1/", include(v1_patterns)),
+    path("api/", include(api_patterns)),
 ]

@@ -58,6 +58,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def manage(env: dict, *args: str) -> str:
+    """Run a manage.py command with a server's environment; return its output."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode:
+        pytest.fail(f"manage.py {args[0]} failed:\n{result.stderr}", pytrace=False)
+    return result.stdout
+
+
 class SiteServer:
     """One server process of the site (chatsite.serve), restartable on its port."""
 

@@ -43,6 +43,7 @@ class ConversationAdmin(ReviewPermissions, ConversationViews, admin.ModelAdmin):
         ("updated_at", LastActivityFilter),
         StatusFilter,
         FlaggedFilter,
+        "source",
     ]
     search_fields = ["title", "user__username"]
     search_help_text = _("Title, username, or words from the messages.")

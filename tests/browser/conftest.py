@@ -8,15 +8,13 @@ passed through with a prefix of its own, so the site talks to Redis as in produc
 
 import os
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.servers import BASE_DIR, SiteServer, site_env
+from tests.servers import BASE_DIR, SiteServer, manage, site_env
 from tests.services import unavailable
 from tests.upstream import FakeUpstream
 
@@ -47,19 +45,6 @@ CHROMIUM_ARGS = [
 USERNAME = "alice"
 PASSWORD = "a-long-browser-password-7"
 POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
-
-
-def _manage(env: dict, *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode:
-        pytest.fail(f"manage.py {args[0]} failed:\n{result.stderr}", pytrace=False)
 
 
 @pytest.fixture(scope="package")
@@ -110,8 +95,8 @@ def server_env(browser_database, browser_upstream):
         env["CACHE_KEY_PREFIX"] = prefix
         if os.environ.get("CHANNEL_LAYER_BACKEND"):
             env["CHANNEL_LAYER_BACKEND"] = os.environ["CHANNEL_LAYER_BACKEND"]
-    _manage(env, "migrate", "--no-input")
-    _manage(
+    manage(env, "migrate", "--no-input")
+    manage(
         env,
         "shell",
         "-c",

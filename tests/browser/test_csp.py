@@ -9,8 +9,9 @@ console message that names the policy, after each page settles.
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import _manage, ask, new_chat, wait_connected
+from tests.browser.conftest import ask, new_chat, wait_connected
 from tests.hostile_corpus import SAMPLE_RICH_MARKDOWN
+from tests.servers import manage
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +62,7 @@ def watched(contexts, **options):
 
 @pytest.fixture(scope="module")
 def staff_user(server_env):
-    _manage(
+    manage(
         server_env,
         "shell",
         "-c",
