@@ -167,6 +167,7 @@ class AsgiStream:
         from chatsite.asgi import application
 
         stream = cls()
+        path, _, query = path.partition("?")
         payload = json.dumps(body).encode() if body is not None else b""
         raw_headers = [
             (b"host", b"localhost"),
@@ -184,7 +185,7 @@ class AsgiStream:
             "scheme": "http",
             "path": path,
             "raw_path": path.encode(),
-            "query_string": b"",
+            "query_string": query.encode(),
             "headers": raw_headers,
             "client": ("127.0.0.1", 1234),
             "server": ("localhost", 80),

@@ -194,6 +194,21 @@ async def test_last_event_id_of_an_answer_that_ended_meanwhile_gets_its_tail_and
     assert follower.texts[answer] == full_text(12)
 
 
+async def test_a_page_that_asks_a_resync_gets_the_snapshot_and_end_of_that_answer(
+    alice, conversation, openai_upstream, opened, say
+):
+    first = await say(alice, conversation.pk, "!tokens 5", stream=True)
+    done = await follow(first, Follower(), lambda f: f["type"] == "reply.done")
+    answer = done["message_id"]
+
+    again = await opened(alice, api(conversation.pk, f"events?resync={answer},x"))
+    follower = Follower()
+    await follow(again, follower, done_of(answer))
+
+    assert [f["type"] for f in follower.frames] == ["reply.snapshot", "reply.done"]
+    assert follower.texts[answer] == full_text(5)
+
+
 def test_a_last_event_id_is_read_as_message_and_offset_or_ignored():
     assert parse_last_event_id("12:340") == (12, 340)
     assert parse_last_event_id("12") is None
@@ -394,8 +409,22 @@ async def test_another_persons_message_id_is_not_found_in_ones_own_conversation(
         assert (await posted.json())["error"]["code"] == "not_found"
     resume = await opened(
         bob,
-        api(bobs.pk, "events"),
+        api(bobs.pk, f"events?resync={done['message_id']}"),
         headers={"Last-Event-ID": f"{done['message_id']}:0"},
     )
     assert resume.status == 200
     assert resume.parser.feed(await resume._chunk()) == []  # retry only, no text
+
+
+@pytest.mark.parametrize("transport", ["auto", "sse"])
+def test_the_page_hands_its_script_the_transport_and_the_api_path(
+    client, alice, conversation, settings, transport
+):
+    settings.CHAT_TRANSPORT = transport
+    client.force_login(alice)
+
+    page = client.get(f"/c/{conversation.pk}/")
+
+    config = page.context["chat_config"]
+    assert config["transport"] == transport
+    assert config["apiPath"] == f"/api/conversations/{conversation.pk}/"

@@ -47,6 +47,12 @@ def parse_last_event_id(value: str | None) -> tuple[int, int] | None:
     return message_id, offset
 
 
+def parse_ids(value: str | None, *, at_most: int = 20) -> tuple[int, ...]:
+    """Read `12,34` (a page's resync); anything that is not an id is ignored."""
+    ids = (part.strip() for part in (value or "").split(",")[:at_most])
+    return tuple(int(part) for part in ids if part.isdecimal())
+
+
 def event(kind: str, data: str, event_id: str | None = None) -> str:
     # The frame's JSON has no raw line breaks (json.dumps escapes them), so it is
     # one `data:` line.
@@ -115,23 +121,29 @@ class EventStream:
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(group, self.channel)
 
-    async def ask_snapshots(self, *, only: Message | None = None) -> None:
-        """Ask the running answers (or `only` this one), and the answer the
-        Last-Event-ID names if it has ended since, for what they have sent."""
+    async def ask_snapshots(
+        self, *, only: Message | None = None, named: tuple[int, ...] = ()
+    ) -> None:
+        """Ask the running answers (or `only` this one) for what they have sent;
+        also the answers `named` (a page's resync) and the one Last-Event-ID
+        names, which may have ended while the client was away (snapshot + done)."""
         if only is not None:
             answers = [only]
         else:
             answers = [
                 m async for m in streaming_replies(conversation_id=self.conversation_id)
             ]
-        if self.resume is not None and all(m.pk != self.resume[0] for m in answers):
-            named = await Message.objects.filter(
-                conversation_id=self.conversation_id,
-                pk=self.resume[0],
-                role=Message.Role.ASSISTANT,
-            ).afirst()
-            if named is not None:
-                answers.append(named)  # it ended while the client was away
+        wanted = set(named) | ({self.resume[0]} if self.resume else set())
+        wanted -= {m.pk for m in answers}
+        if wanted:
+            answers += [
+                m
+                async for m in Message.objects.filter(
+                    conversation_id=self.conversation_id,
+                    pk__in=wanted,
+                    role=Message.Role.ASSISTANT,
+                )
+            ]
         for answer in answers:
             self.awaiting[answer.pk] = []
             await replies.send_snapshot_of(answer, reply_to=self.channel)

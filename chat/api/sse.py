@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from chat import accounts, client_requests, ratelimit, replies
 from chat.api.auth import api_error, authenticate
-from chat.api.events import EventStream, event, parse_last_event_id
+from chat.api.events import EventStream, event, parse_ids, parse_last_event_id
 from chat.models import Message
 from chat.replies import wire
 from chat.selectors import aconversation_for_user
@@ -210,7 +210,8 @@ async def post_message(request, user, conversation, body):
 
 @conversation_endpoint("GET")
 async def follow_events(request, user, conversation, body):
-    """Follow a conversation's answers; `Last-Event-ID` resumes where it left."""
+    """Follow a conversation's answers; `Last-Event-ID` resumes where it left;
+    `?resync=<ids>` also sends those answers' snapshots (and done if they ended)."""
     stream = _event_stream(
         request,
         user,
@@ -221,7 +222,7 @@ async def follow_events(request, user, conversation, body):
         return refused
     replies.ensure_reaper()
     try:
-        await stream.ask_snapshots()
+        await stream.ask_snapshots(named=parse_ids(request.GET.get("resync")))
     except BaseException:
         await stream.leave()
         raise
