@@ -6,6 +6,7 @@
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connections
 
 from chat.api.events import parse_last_event_id
 from chat.models import Conversation, Message
@@ -17,6 +18,18 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("orm_thread"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def connections_closed_after_each_request():
+    """Django's ASGI handler runs a request's sync parts in a thread of its own;
+    with persistent connections (CONN_MAX_AGE) each such thread would leave one
+    open, and the test database could not be dropped. Close them per request."""
+    database = connections.settings["default"]
+    kept = database["CONN_MAX_AGE"]
+    database["CONN_MAX_AGE"] = 0
+    yield
+    database["CONN_MAX_AGE"] = kept
 
 
 @pytest.fixture
@@ -231,8 +244,12 @@ async def test_an_idle_stream_sends_heartbeat_comments(
 
 
 async def test_a_client_that_leaves_leaves_the_group_and_the_reply_goes_on(
-    alice, conversation, openai_upstream, opened, post, say
+    alice, conversation, openai_upstream, opened, say, settings
 ):
+    # The in-memory layer, whose groups can be read (on Redis too, in CI).
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    }
     openai_upstream.script(tokens=[f"t{i} " for i in range(30)], delay=0.02)
     watcher = await opened(alice, api(conversation.pk, "events"))
     stream = await say(alice, conversation.pk, "Go", stream=True)
