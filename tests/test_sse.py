@@ -3,18 +3,15 @@
 (The same against real server processes, across a restart: test_sse_servers.py.)
 """
 
-import json
-
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections
 
-from chat.api.events import EventStream, parse_last_event_id
 from chat.models import Conversation, Message
 from chat.replies import wire
 from tests.servers import full_text, session_cookie
-from tests.sse_client import AsgiStream, EventParser, Follower, done_of, follow
+from tests.sse_client import AsgiStream, Follower, done_of, follow
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -222,14 +219,6 @@ async def test_a_page_that_asks_a_resync_gets_the_snapshot_and_end_of_that_answe
 
     assert [f["type"] for f in follower.frames] == ["reply.snapshot", "reply.done"]
     assert follower.texts[answer] == full_text(5)
-
-
-def test_a_last_event_id_is_read_as_message_and_offset_or_ignored():
-    assert parse_last_event_id("12:340") == (12, 340)
-    assert parse_last_event_id("12") is None
-    assert parse_last_event_id("a:b") is None
-    assert parse_last_event_id("-1:5") is None
-    assert parse_last_event_id(None) is None
 
 
 async def test_an_idle_stream_sends_heartbeat_comments(
@@ -447,63 +436,3 @@ def test_the_page_hands_its_script_the_transport_and_the_api_path(
     config = page.context["chat_config"]
     assert config["transport"] == transport
     assert config["apiPath"] == f"/api/conversations/{conversation.pk}/"
-
-
-def chat_frame(**payload) -> dict:
-    return wire.frame_event(payload)
-
-
-async def events_out(stream, *messages) -> list[dict]:
-    """What an EventStream writes for these layer messages, parsed."""
-    parser, out = EventParser(), []
-    for message in messages:
-        async for text in stream.handle(message):
-            out += parser.feed(text.encode())
-    return [{**e, "data": json.loads(e["data"])} for e in out]
-
-
-def delta(offset: int, text: str, answer: int = 5) -> dict:
-    return chat_frame(type="reply.delta", message_id=answer, offset=offset, text=text)
-
-
-def snapshot(text: str, answer: int = 5) -> dict:
-    return chat_frame(**wire.snapshot_payload(answer, text))
-
-
-async def test_deltas_heard_before_their_snapshot_go_out_once_after_it():
-    stream = EventStream(conversation_id=1, user_id=1, session=None)
-    stream.awaiting[5] = []  # a snapshot was asked
-
-    out = await events_out(
-        stream,
-        delta(0, "Hello "),  # covered by the snapshot below
-        delta(6, "wor"),  # partly covered
-        snapshot("Hello wo"),
-        delta(9, "ld"),
-    )
-
-    assert [(e["event"], e.get("id")) for e in out] == [
-        ("reply.snapshot", "5:8"),
-        ("reply.delta", "5:9"),
-        ("reply.delta", "5:11"),
-    ]
-    assert out[1]["data"] == {
-        "type": "reply.delta",
-        "message_id": 5,
-        "offset": 8,
-        "text": "r",
-    }
-
-
-async def test_a_resumed_answer_gets_the_missing_text_as_one_delta_then_no_repeat():
-    stream = EventStream(conversation_id=1, user_id=1, session=None, resume=(5, 3))
-    stream.awaiting[5] = []
-
-    out = await events_out(
-        stream, snapshot("abcdefgh"), delta(4, "efgh"), delta(8, "ij")
-    )
-
-    assert [(e["data"]["offset"], e["data"]["text"], e["id"]) for e in out] == [
-        (3, "defgh", "5:8"),
-        (8, "ij", "5:10"),
-    ]
