@@ -6,6 +6,7 @@ into frames (the site coalesces tokens; counting frames would undercount).
 """
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -55,6 +56,38 @@ class Reply:
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    def take(self, event: dict, now: int, stamped: bool = True) -> bool:
+        """Apply one site frame by offset, as the page does; True once it ended."""
+        kind = event.get("type")
+        if kind == "reply.delta":
+            if self.message_id is None:
+                self.message_id = event["message_id"]
+            self.frames += 1
+            offset = event["offset"]
+            have = self.length
+            if offset > have:
+                self.gaps += 1  # a lost delta: the text has a hole
+                return False
+            new = event["text"][have - offset :]
+            if new:
+                self.parts.append(new)
+                self.length += len(new)
+                if stamped:
+                    self.stamps.feed(new, now)
+        elif kind == "reply.blocks":
+            self.blocks += 1
+        elif kind == "reply.start":
+            self.message_id = event["message_id"]
+        elif kind == "reply.done":
+            self.status = event["status"]
+            self.error = event.get("error") or ""
+            return True
+        elif kind == "error":
+            self.status = "error"
+            self.error = f"{event.get('code')}: {event.get('message')}"
+            return True
+        return False
 
     @property
     def ttft_ms(self) -> float | None:
@@ -110,34 +143,7 @@ class SiteSocket:
                 while True:
                     raw = await ws.recv()
                     now = monotonic_ns()
-                    event = loads(raw)
-                    kind = event.get("type")
-                    if kind == "reply.delta":
-                        if reply.message_id is None:
-                            reply.message_id = event["message_id"]
-                        reply.frames += 1
-                        offset = event["offset"]
-                        have = reply.length
-                        if offset > have:
-                            reply.gaps += 1  # a lost delta: the text has a hole
-                            continue
-                        new = event["text"][have - offset :]
-                        if new:
-                            reply.parts.append(new)
-                            reply.length += len(new)
-                            if stamped:
-                                reply.stamps.feed(new, now)
-                    elif kind == "reply.blocks":
-                        reply.blocks += 1
-                    elif kind == "reply.start":
-                        reply.message_id = event["message_id"]
-                    elif kind == "reply.done":
-                        reply.status = event["status"]
-                        reply.error = event.get("error") or ""
-                        return reply
-                    elif kind == "error":
-                        reply.status = "error"
-                        reply.error = f"{event.get('code')}: {event.get('message')}"
+                    if reply.take(loads(raw), now, stamped):
                         return reply
         except TimeoutError:
             reply.status = "timeout"
@@ -145,6 +151,38 @@ class SiteSocket:
             reply.status = "closed"
             reply.error = str(exc)
         return reply
+
+
+CSRF_SECRET = "b" * 32  # any 32 characters: the cookie and the header must agree
+
+
+async def events_reply(
+    origin: str, conversation_id: int, cookie: str, content: str, within_s: float
+) -> Reply:
+    """The same send over HTTP: POST messages/ with "stream": true on a new
+    connection, reading the Server-Sent Events by offset until reply.done."""
+    reply = Reply()
+    host, _, port = origin.split("//")[1].partition(":")
+    body = json.dumps(
+        {"content": content, "client_id": uuid.uuid4().hex, "stream": True}
+    ).encode()
+    head = (
+        f"POST /api/conversations/{conversation_id}/messages/ HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\nCookie: {cookie}; csrftoken={CSRF_SECRET}\r\n"
+        f"X-CSRFToken: {CSRF_SECRET}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    monotonic_ns = time.monotonic_ns
+    reply.start_ns = monotonic_ns()
+    async with raw_request(host, port, head.encode() + body, reply, within_s) as reader:
+        # Chunked transfer: the site writes each event as one chunk, so a
+        # `data:` line is never cut by a chunk-size line.
+        while line := await reader.readline():
+            if line.startswith(b"data: "):
+                now = monotonic_ns()
+                if reply.take(json.loads(line[6:]), now):
+                    break
+    return reply
 
 
 async def direct_reply(client, content: str, within_s: float) -> Reply:
@@ -186,36 +224,44 @@ async def raw_reply(base_url: str, content: str, within_s: float) -> Reply:
         }
     ).encode()
     reply.start_ns = time.monotonic_ns()
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+        b"Connection: close\r\n\r\n%s" % (host.encode(), len(body), body)
+    )
+    async with raw_request(host, port, request, reply, within_s) as reader:
+        marker = b'"content":"'
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            if line.startswith(b"data: [DONE]"):
+                reply.status = "complete"
+                break
+            at = line.find(marker)
+            if line.startswith(b"data: {") and at >= 0:
+                start = at + len(marker)
+                text = line[start : line.index(b'"', start)].decode()
+                if text:
+                    reply.frames += 1
+                    reply.stamps.feed(text, time.monotonic_ns())
+    return reply
+
+
+@contextlib.asynccontextmanager
+async def raw_request(host: str, port, request: bytes, reply: Reply, within_s: float):
+    """Send a raw HTTP request and hand over the reader; a timeout marks the reply."""
     writer = None
     try:
         async with asyncio.timeout(within_s):
             reader, writer = await asyncio.open_connection(host, int(port))
-            writer.write(
-                b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\n"
-                b"Content-Type: application/json\r\nContent-Length: %d\r\n"
-                b"Connection: close\r\n\r\n%s" % (host.encode(), len(body), body)
-            )
-            marker = b'"content":"'
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                if line.startswith(b"data: [DONE]"):
-                    reply.status = "complete"
-                    break
-                at = line.find(marker)
-                if line.startswith(b"data: {") and at >= 0:
-                    start = at + len(marker)
-                    text = line[start : line.index(b'"', start)].decode()
-                    if text:
-                        reply.frames += 1
-                        reply.stamps.feed(text, time.monotonic_ns())
+            writer.write(request)
+            yield reader
     except TimeoutError:
         reply.status = "timeout"
     finally:
         if writer is not None:
             writer.close()
-    return reply
 
 
 class LoopLag:

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext
 
-from chat import accounts, choices, replies
+from chat import accounts, client_requests, replies
 from chat.i18n import language_for_scope
 from chat.replies import wire
 from chat.replies.limits import SocketBucket
@@ -27,8 +27,6 @@ CLOSE_RECONNECT = 4000
 # A server-side failure (the channel layer at connect): the client reconnects with
 # backoff, so a Redis hiccup under load does not become a stampede.
 CLOSE_SERVER_ERROR = 1011
-# Requests that cost the server a query or a snapshot, rate limited per socket.
-CONTROL_FRAMES = ("stop", "regenerate", "resync", "switch", "configure")
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -152,8 +150,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "bad_request", gettext("Messages must be JSON objects.")
             )
             return
-        handler = self.handlers.get(request.get("type"))
-        if handler is None:
+        kind = request.get("type")
+        if kind != "resync" and kind not in client_requests.HANDLERS:
             await self.send_error(
                 "unknown_type",
                 gettext("Unknown message type %(type)r.")
@@ -161,9 +159,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            if request["type"] in CONTROL_FRAMES:
+            if kind in client_requests.CONTROL_TYPES:
                 self.control_bucket.take()
-            await handler(self, request)
+            await self.run_request(request)
         except replies.ReplyError as exc:
             # Say what the error answers, so the page can match it to its send.
             echo = {k: request[k] for k in ("client_id", "message_id") if k in request}
@@ -180,31 +178,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "server_error", gettext("That failed on our side. Try again.")
             )
 
-    async def on_send(self, request):
-        content = request.get("content")
-        client_id = request.get("client_id")
-        _check_text_and_client_id(content, client_id)
-        turn = await replies.start_reply(
-            conversation_id=self.conversation_id, content=content, client_id=client_id
-        )
-        await self.echo_if_retried(turn)
-
     async def echo_if_retried(self, turn):
         if turn.reply is None:
             # A retried send or edit: nothing new starts; this tab learns what
             # was stored.
             frame = wire.frame(wire.user_message_payload(turn.user_message))
             await self.send(text_data=frame)
-
-    async def on_stop(self, request):
-        await replies.stop_reply(
-            conversation_id=self.conversation_id, message_id=request.get("message_id")
-        )
-
-    async def on_regenerate(self, request):
-        await replies.regenerate_reply(
-            conversation_id=self.conversation_id, message_id=request.get("message_id")
-        )
 
     async def on_resync(self, request):
         await replies.send_snapshot(
@@ -213,48 +192,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             reply_to=self.channel_name,
         )
 
-    async def on_edit(self, request):
-        content = request.get("content")
-        client_id = request.get("client_id")
-        _check_text_and_client_id(content, client_id)
-        await self.echo_if_retried(
-            await replies.edit_reply(
-                conversation_id=self.conversation_id,
-                message_id=request.get("message_id"),
-                content=content,
-                client_id=client_id,
-            )
-        )
-
-    async def on_switch(self, request):
-        await replies.switch_branch(
-            conversation_id=self.conversation_id, message_id=request.get("message_id")
-        )
-
-    async def on_configure(self, request):
-        await choices.configure(
+    async def run_request(self, request):
+        kind = request["type"]
+        if kind == "resync":
+            await self.on_resync(request)
+            return
+        turn = await client_requests.HANDLERS[kind](
             user=self.scope["user"],
             conversation_id=self.conversation_id,
-            changes=request,
+            request=request,
         )
-
-    handlers = {
-        "send": on_send,
-        "stop": on_stop,
-        "regenerate": on_regenerate,
-        "resync": on_resync,
-        "edit": on_edit,
-        "switch": on_switch,
-        "configure": on_configure,
-    }
-
-
-def _check_text_and_client_id(content, client_id) -> None:
-    if not isinstance(content, str):
-        raise replies.ReplyError("bad_request", gettext("content must be text."))
-    if client_id is not None and (
-        not isinstance(client_id, str) or not 0 < len(client_id) <= 64
-    ):
-        raise replies.ReplyError(
-            "bad_request", gettext("client_id must be short text.")
-        )
+        if kind in ("send", "edit"):
+            await self.echo_if_retried(turn)

@@ -55,6 +55,11 @@ def chat_page(
             "chat_config": {
                 "conversationId": conversation.pk if conversation else None,
                 "wsPath": f"/ws/chat/{conversation.pk}/" if conversation else None,
+                # Server-Sent Events + POST instead (static/chat/js/sse-transport.js).
+                "transport": settings.CHAT_TRANSPORT,
+                "apiPath": f"/api/conversations/{conversation.pk}/"
+                if conversation
+                else None,
                 "newUrl": reverse("conversation_new"),
                 "homeUrl": reverse("home"),
                 "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,

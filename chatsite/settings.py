@@ -277,6 +277,17 @@ CHAT_HEARTBEAT_S = envfloat("CHAT_HEARTBEAT_S", 2)
 # A socket is closed (and the page reconnects) after this long: keep it below
 # CHANNEL_LAYER_GROUP_EXPIRY_S, after which Redis would drop it from its group.
 CHAT_SOCKET_MAX_AGE_S = envfloat("CHAT_SOCKET_MAX_AGE_S", 12 * 3600)
+# A Server-Sent Events stream (chat/api/) sends a comment this often when idle, so
+# proxies keep it open; it also ends after CHAT_SOCKET_MAX_AGE_S (the browser
+# reconnects with Last-Event-ID).
+CHAT_SSE_HEARTBEAT_S = envfloat("CHAT_SSE_HEARTBEAT_S", 15)
+# How the page talks to the server: "auto" (a websocket, else Server-Sent Events
+# plus POST after failed attempts), "websocket" or "sse" (always).
+CHAT_TRANSPORT = env("CHAT_TRANSPORT", "auto").strip().lower()
+if CHAT_TRANSPORT not in ("auto", "websocket", "sse"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("CHAT_TRANSPORT must be auto, websocket or sse.")
 # A streaming answer with no checkpoint for this long belongs to a dead process.
 CHAT_REAP_AFTER_S = envfloat("CHAT_REAP_AFTER_S", max(15.0, 5 * CHAT_CHECKPOINT_S))
 CHAT_REAP_INTERVAL_S = envfloat("CHAT_REAP_INTERVAL_S", 10)

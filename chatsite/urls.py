@@ -82,4 +82,5 @@ urlpatterns = [
     ),
     path("v1/", include(v1_patterns)),
     path("api/", include(api_patterns)),
+    path("api/", include("chat.api.sse_urls")),
 ]

@@ -5,6 +5,7 @@ it fails: CI must not pass by running nothing.
 """
 
 import os
+import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -43,3 +44,32 @@ def url_of_the_test_database(postgres_url: str) -> str:
 
     parts = urlsplit(postgres_url)
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def services_env(
+    *,
+    name: str,
+    upstream_url: str,
+    postgres_url: str,
+    redis_url: str,
+    layer: str,
+    **settings,
+) -> dict:
+    """The environment of server processes sharing this process's test database,
+    Redis (on `layer`, under a prefix of their own) and session key."""
+    from django.conf import settings as ours
+
+    from tests.servers import site_env
+
+    prefix = f"{name}{uuid.uuid4().hex[:8]}"
+    return site_env(
+        upstream_url=upstream_url,
+        # The same key as this process: the session's auth hash is signed with it.
+        SECRET_KEY=ours.SECRET_KEY,
+        DATABASE_URL=url_of_the_test_database(postgres_url),
+        REDIS_URL=redis_url,
+        CHANNEL_LAYER_BACKEND=layer,
+        CHANNEL_LAYER_PREFIX=prefix,
+        CACHE_KEY_PREFIX=prefix,
+        **settings,
+    )

@@ -29,7 +29,8 @@ SHIPPED = SITE_CONF.read_text()
 
 
 class StandIn(http.server.ThreadingHTTPServer):
-    """Answers 200 "upstream" to everything; holds /ws/ requests until closed."""
+    """Answers 200 "upstream" to everything; holds /ws/ requests until closed,
+    and /events after their first event."""
 
     daemon_threads = True
 
@@ -40,6 +41,16 @@ class StandIn(http.server.ThreadingHTTPServer):
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path.endswith("/events"):
+                # An event stream that stays open after its first event, sent
+                # without X-Accel-Buffering: only the site file unbuffers it.
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(b"data: first\n\n")
+                self.wfile.flush()
+                self.server.closing.wait()
+                return
             if self.path.startswith("/ws/"):
                 self.server.held.release()
                 self.server.closing.wait()
@@ -189,3 +200,22 @@ def test_only_tls_1_2_and_1_3_are_accepted(proxy):
     assert tls_version(proxy, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
     with pytest.raises(ssl.SSLError):
         tls_version(proxy, ssl.TLSVersion.TLSv1_1)
+
+
+def test_an_event_stream_passes_each_event_at_once_and_may_idle_an_hour(proxy):
+    raw = socket.create_connection(("127.0.0.1", proxy["port"]), timeout=10)
+    with proxy["context"].wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+        conn.sendall(
+            b"GET /api/conversations/1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Accept: text/event-stream\r\n\r\n"
+        )
+        received = b""
+        # The upstream holds the stream open: the event arrives only unbuffered.
+        while b"data: first" not in received:
+            chunk = conn.recv(4096)
+            assert chunk, received
+            received += chunk
+
+    location = re.search(r"location /api/conversations/ \{(.*?)\}", SHIPPED, re.S)[1]
+    assert "proxy_buffering off;" in location
+    assert "proxy_read_timeout 1h;" in location

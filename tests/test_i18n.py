@@ -219,6 +219,8 @@ NOT_WORDS = {
     "Enter",
     "Escape",
     "X-CSRFToken",
+    "Content-Type",
+    "Retry-After",
     "button, a[href]",
     "(max-width: 859px)",
     "noopener noreferrer nofollow",

@@ -16,18 +16,17 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
 from chat.models import Message
 from tests.hostile_corpus import LONG_RICH_MARKDOWN
-from tests.servers import SiteServer, Tab, full_text, site_env, two_servers
+from tests.servers import SiteServer, Tab, full_text, two_servers
 from tests.services import (  # noqa: F401 (fixtures)
     postgres_url,
     redis_url,
-    url_of_the_test_database,
+    services_env,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -73,16 +72,12 @@ def servers(
     upstream,
     tmp_path_factory,
 ):
-    prefix = f"multiprocess{uuid.uuid4().hex[:8]}"
-    env = site_env(
+    env = services_env(
+        name="multiprocess",
         upstream_url=upstream.base_url,
-        # The same key as this process: the session's auth hash is signed with it.
-        SECRET_KEY=settings.SECRET_KEY,
-        DATABASE_URL=url_of_the_test_database(postgres_url),
-        REDIS_URL=redis_url,
-        CHANNEL_LAYER_BACKEND=layer,
-        CHANNEL_LAYER_PREFIX=prefix,
-        CACHE_KEY_PREFIX=prefix,
+        postgres_url=postgres_url,
+        redis_url=redis_url,
+        layer=layer,
         CHAT_REQUEST_TIMEOUT_S=10,
         CHAT_FLUSH_MS=20,
         CHAT_HEARTBEAT_S=1,

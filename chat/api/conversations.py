@@ -6,13 +6,11 @@ answers exactly like a missing one (404).
 
 import json
 
-from asgiref.sync import sync_to_async
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from chat import replies
 from chat.api.auth import api_error, authenticate, refused, reply_error
 from chat.choices import (
     available_models,
@@ -27,7 +25,6 @@ from chat.selectors import (
     conversation_for_user,
     conversations_for_user,
     shown_branch,
-    streaming_replies,
 )
 
 PAGE_SIZE = 100
@@ -141,27 +138,3 @@ def conversation_detail(request, conversation_id: int):
         for message in messages
     ]
     return JsonResponse(payload)
-
-
-@csrf_exempt
-@require_http_methods(["POST"])
-async def conversation_stop(request, conversation_id: int):
-    """Stop the conversation's running answer (`message_id` names it, optional)."""
-    user = await sync_to_async(authenticate)(request)
-    if user is None:
-        return refused(request)
-    if not await conversations_for_user(user=user).filter(pk=conversation_id).aexists():
-        return _not_found()
-    try:
-        message_id = _body(request).get("message_id")
-        if message_id is None:
-            running = await streaming_replies(conversation_id=conversation_id).afirst()
-            if running is None:
-                raise ReplyError(
-                    "not_running", gettext("No answer is being written here.")
-                )
-            message_id = running.pk
-        await replies.stop_reply(conversation_id=conversation_id, message_id=message_id)
-    except ReplyError as error:
-        return reply_error(error)
-    return JsonResponse({"id": conversation_id, "message_id": message_id}, status=202)

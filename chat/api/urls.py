@@ -16,9 +16,4 @@ api_patterns = [
         conversations.conversation_detail,
         name="api_conversation",
     ),
-    path(
-        "conversations/<int:conversation_id>/stop",
-        conversations.conversation_stop,
-        name="api_conversation_stop",
-    ),
 ]

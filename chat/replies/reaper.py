@@ -20,6 +20,7 @@ from chat.render_budget import render_answer
 from chat.replies import wire
 from chat.replies.errors import INTERRUPTED_ERROR
 from chat.replies.run import local_run_ids
+from chat.tasks import detached_task
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def ensure_reaper() -> None:
     global _reaper
     loop = asyncio.get_running_loop()
     if _reaper is None or _reaper.done() or _reaper.get_loop() is not loop:
-        _reaper = asyncio.create_task(_reap_forever(), name="reply-reaper")
+        _reaper = detached_task(_reap_forever(), name="reply-reaper")
 
 
 async def _reap_forever() -> None:

@@ -39,6 +39,7 @@ from chat.replies import limits, turns, wire
 from chat.replies.errors import REPLY_TIMEOUT_ERROR, UNEXPECTED_ERROR, WITHHELD_ERROR
 from chat.replies.live import LiveBlocks
 from chat.replies.parts import Part, thinking_ms
+from chat.tasks import detached_task
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def spawn(reply: Message, history: list[dict]) -> "ReplyRun":
     """Start running an answer stored as streaming, in this process."""
     run = ReplyRun(reply=reply, history=history)
     _runs[run.message_id] = run
-    run.task = asyncio.create_task(run.run(), name=f"reply-{run.message_id}")
+    run.task = detached_task(run.run(), name=f"reply-{run.message_id}")
     return run
 
 

@@ -17,6 +17,7 @@ from chat.models import Conversation, Message
 from chat.providers import ProviderError, get_provider
 from chat.replies import wire
 from chat.replies.turns import title_from
+from chat.tasks import detached_task
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def title_after(run, *, conversation_id: int, first_title: str, question: str):
     """Once this run (a conversation's first answer) has finished, ask for a title."""
     if not settings.CHAT_MODEL_TITLES:
         return None
-    task = asyncio.create_task(
+    task = detached_task(
         _title(run, conversation_id, first_title, question),
         name=f"title-{conversation_id}",
     )

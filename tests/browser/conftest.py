@@ -308,3 +308,18 @@ def client_text(page, reply) -> str:
     """The text the page's client holds for a reply (what offsets were applied to)."""
     message_id = int(reply.get_attribute("data-message-id"))
     return page.evaluate("id => window.ChatClient.messages.get(id).text", message_id)
+
+
+def reload_mid_reply_shows_the_whole_answer(page) -> None:
+    """Reload while an answer streams: the page shows all of it, once."""
+    new_chat(page)
+    reply = send(page, "!tokens 80 !delay 25")
+    wait_streaming_with_text(reply)
+    page.reload()
+    wait_connected(page)
+    reply = page.locator(REPLIES).last
+    expect(reply).to_have_attribute("data-status", "complete")
+    assert client_text(page, reply) == tokens(80)
+    expect(reply.locator(".message-html")).to_have_text(tokens(80))
+    expect(page.locator(REPLIES)).to_have_count(1)
+    expect(page.locator('article.message[data-role="user"]')).to_have_count(1)

@@ -11,6 +11,7 @@ from tests.browser.conftest import (
     client_text,
     expect,
     new_chat,
+    reload_mid_reply_shows_the_whole_answer,
     screenshot,
     send,
     tokens,
@@ -145,17 +146,7 @@ def test_stop_ends_the_reply_and_keeps_its_text(page):
 
 
 def test_a_reload_mid_reply_shows_the_whole_answer(page):
-    new_chat(page)
-    reply = send(page, "!tokens 80 !delay 25")
-    wait_streaming_with_text(reply)
-    page.reload()
-    wait_connected(page)
-    reply = page.locator(REPLIES).last
-    expect(reply).to_have_attribute("data-status", "complete")
-    assert client_text(page, reply) == tokens(80)
-    expect(reply.locator(".message-html")).to_have_text(tokens(80))
-    expect(page.locator(REPLIES)).to_have_count(1)
-    expect(page.locator('article.message[data-role="user"]')).to_have_count(1)
+    reload_mid_reply_shows_the_whole_answer(page)
 
 
 def test_two_pages_on_one_conversation_both_follow_the_stream(contexts):

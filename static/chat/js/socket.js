@@ -5,11 +5,17 @@
  *
  * What the frames mean is not this module's business: startSocket() is handed the
  * callbacks for that.
+ *
+ * When no websocket opens (FALLBACK_AFTER failed attempts in a row, never open; a
+ * proxy that refuses the upgrade) or cfg.transport is "sse", the page switches to
+ * Server-Sent Events plus POST (sse-transport.js) for good, behind the same
+ * functions; body[data-transport] says which ("websocket" or "sse").
  */
 
 import { cfg, els } from "./page.js";
 import { announce, showBanner } from "./notices.js";
 import { gettext } from "./i18n.js";
+import { sseOpen, sseReconnect, sseSendFrame, startSse } from "./sse-transport.js";
 
 const FATAL_CLOSES = {
   4401: gettext("You're signed out."),
@@ -18,12 +24,14 @@ const FATAL_CLOSES = {
 };
 const SILENCE_RESYNC_MS = 5000;
 const SILENCE_RECONNECT_MS = 20000;
+const FALLBACK_AFTER = 3;
 
 let ws = null;
 let socketState = "closed";
 let everOpened = false;
 let fatal = false;
 let unloading = false;
+let useSse = false;
 let attempt = 0;
 let reconnectTimer = null;
 let lastHeard = Date.now();
@@ -45,6 +53,7 @@ export function currentSocket() {
 }
 
 export function isOpen() {
+  if (useSse) return sseOpen();
   return ws !== null && ws.readyState === WebSocket.OPEN;
 }
 
@@ -54,6 +63,7 @@ export function isFatal() {
 }
 
 export function sendFrame(payload) {
+  if (useSse) return sseSendFrame(payload);
   if (!isOpen()) return false;
   try {
     ws.send(JSON.stringify(payload));
@@ -155,21 +165,53 @@ function closed(sock, code) {
   hooks.onClose();
   if (unloading) return;
   if (FATAL_CLOSES[code]) {
-    fatal = true;
-    setSocketState("closed");
-    const link =
-      code === 4401
-        ? { href: (cfg.loginUrl || "/accounts/login/") + "?next=" + encodeURIComponent(location.pathname), text: gettext("Log in") }
-        : code === 4404 || code === 4403
-          ? { href: cfg.homeUrl || "/", text: gettext("Start a new chat") }
-          : null;
-    showBanner(FATAL_CLOSES[code], link);
-    announce(FATAL_CLOSES[code]);
+    endForGood(code);
     return;
   }
   if (everOpened && socketState === "open") announce(gettext("Connection lost. Reconnecting…"));
   setSocketState("closed");
+  if (!everOpened && attempt + 1 >= FALLBACK_AFTER && cfg.transport === "auto" && cfg.apiPath) {
+    switchToSse();
+    return;
+  }
   scheduleReconnect();
+}
+
+/* Signed out, no access, deleted: nothing more will be sent or received. */
+function endForGood(code) {
+  fatal = true;
+  setSocketState("closed");
+  const link =
+    code === 4401
+      ? { href: (cfg.loginUrl || "/accounts/login/") + "?next=" + encodeURIComponent(location.pathname), text: gettext("Log in") }
+      : code === 4404 || code === 4403
+        ? { href: cfg.homeUrl || "/", text: gettext("Start a new chat") }
+        : null;
+  showBanner(FATAL_CLOSES[code], link);
+  announce(FATAL_CLOSES[code]);
+}
+
+function switchToSse() {
+  useSse = true;
+  clearTimeout(reconnectTimer);
+  reconnectTimer = null;
+  document.body.dataset.transport = "sse";
+  startSse({
+    onFrame: (frame) => {
+      lastHeard = Date.now();
+      hooks.onFrame(frame);
+    },
+    onOpen() {
+      const wasLost = everOpened;
+      everOpened = true;
+      lastHeard = Date.now();
+      if (wasLost) announce(gettext("Reconnected"));
+      hooks.onOpen();
+    },
+    onClose: () => hooks.onClose(),
+    onState: setSocketState,
+    onFatal: endForGood,
+  });
 }
 
 function scheduleReconnect() {
@@ -182,6 +224,10 @@ function scheduleReconnect() {
 
 export function reconnectNow() {
   if (fatal || !cfg.wsPath) return;
+  if (useSse) {
+    sseReconnect();
+    return;
+  }
   if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) return;
   attempt = 0;
   connect();
@@ -222,7 +268,9 @@ function watchSilence() {
  */
 export function startSocket({ onFrame, onOpen, onClose, streamingIds }) {
   hooks = { onFrame, onOpen, onClose, streamingIds };
-  connect();
+  document.body.dataset.transport = "websocket";
+  if (cfg.transport === "sse" && cfg.apiPath) switchToSse();
+  else connect();
   setInterval(watchSilence, 1000);
 
   window.addEventListener("online", reconnectNow);
