@@ -3,7 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import USERNAME, _manage, new_chat
+from tests.browser.conftest import USERNAME, new_chat
+from tests.servers import manage
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +29,7 @@ for i, c in enumerate(made):
 
 @pytest.fixture(scope="module")
 def old_conversations(server_env):
-    _manage(server_env, "shell", "-c", MAKE_OLD)
+    manage(server_env, "shell", "-c", MAKE_OLD)
 
 
 def test_the_list_loads_its_next_page_when_scrolled_to_the_end(
