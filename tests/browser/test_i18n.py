@@ -1,5 +1,6 @@
 """Both languages in a browser: input methods, Chinese pages, axe-core, live region."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -154,5 +155,13 @@ def test_no_serious_accessibility_violation_on_any_page(
     ask(page, "please fail", status="failed")
     expect(page.locator(".message-error").last).to_be_visible()
     found["error"] = serious_violations(page)
+    page.locator("#share-button").click()
+    page.locator("#share-create").click()
+    page.wait_for_url(re.compile(r"/shared/"))
+    found["shared links"] = serious_violations(page)
+    shared = page.locator(".shared-link.is-new .shared-url").get_attribute("href")
+    guest.goto(shared)
+    expect(guest.locator(".message-html").first).to_be_visible()
+    found["shared page"] = serious_violations(guest)
 
     assert {name: v for name, v in found.items() if v} == {}
