@@ -8,6 +8,9 @@ chatsite.serve`, or daphne or plain uvicorn with `--server`) and drives them
 with real websocket clients; the baseline reads the same upstream directly with
 the openai SDK in the same run. Prints a table and writes
 bench/results/<timestamp>.json. See bench/README.md for what each figure means.
+
+Long on purpose: one figure per method of `Bench`, each beside its own baseline, so
+the figures, their loads and the table they fill read in one place.
 """
 
 import argparse

@@ -9,6 +9,9 @@ reach it through its own channel (stop, snapshot), so this works across processe
     provider --pump--> queue --run loop (throttle)--> group: reply.delta
                                    |--> checkpoints, heartbeats
     run channel: run.stop / run.snapshot / run.exit --> listener
+
+A little over 400 lines on purpose: the run loop, its listener and its final write
+share the run's state, and splitting them would spread one lifecycle over files.
 """
 
 import asyncio
