@@ -65,6 +65,8 @@ async def one_answer_streams_and_another_tab(alice, conversation, connect, upstr
     upstream.script(tokens=["slow "] * 200, delay=0.02)
     await first.send(type="send", content="long")
     start = (await first.receive_until("reply.start"))[-1]
+    # Its first delta: the upstream has the request (tests count upstream requests).
+    await first.receive_until("reply.delta")
     return first, start, other, second
 
 
