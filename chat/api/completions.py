@@ -9,7 +9,6 @@ away stops reading, and the answer is still written and stored.
 """
 
 import asyncio
-import contextvars
 import json
 import time
 
@@ -17,7 +16,6 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.http import JsonResponse, StreamingHttpResponse
-from django.utils import translation
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -31,6 +29,7 @@ from chat.models import Conversation, Message
 from chat.render_budget import render_answer
 from chat.replies import wire
 from chat.replies.errors import ReplyError
+from chat.tasks import detached_task
 
 # Tasks that erase unstored calls once answered: strong references, as for runs.
 _erasers: set[asyncio.Task] = set()
@@ -89,19 +88,6 @@ async def chat_completions(request):
     return await answer.completion()
 
 
-async def _outside_the_request(coroutine):
-    """Run a coroutine in a context of its own, so the tasks it spawns (the run)
-    do not use this request's thread-sensitive executor, which Django closes when
-    the response ends; the person's language comes along."""
-    language = translation.get_language()
-
-    async def in_language():
-        translation.activate(language)
-        return await coroutine
-
-    return await asyncio.create_task(in_language(), context=contextvars.Context())
-
-
 async def _render_all(texts: list[str]) -> list[str]:
     if not texts:
         return []  # a one-message call: no thread hop
@@ -144,10 +130,9 @@ class _Answer:
         # Joined before the run starts: no frame of it comes before we listen.
         await layer.group_add(wire.group_name_for(conversation_id), channel)
         try:
-            turn = await _outside_the_request(
-                replies.start_reply(
-                    conversation_id=conversation_id, content=call.content
-                )
+            # The run itself is detached from this request (chat/tasks.py).
+            turn = await replies.start_reply(
+                conversation_id=conversation_id, content=call.content
             )
         except ReplyError as error:
             await answer.leave()
@@ -159,7 +144,9 @@ class _Answer:
         answer.reply_id = turn.reply.pk
         if not text_kept:
             run = replies.local_run(answer.reply_id)
-            task = asyncio.create_task(_erase_after(run, conversation_id))
+            task = detached_task(
+                _erase_after(run, conversation_id), name=f"erase-{answer.reply_id}"
+            )
             _erasers.add(task)
             task.add_done_callback(_erasers.discard)
         return answer
