@@ -248,6 +248,27 @@ async def raw_reply(base_url: str, content: str, within_s: float) -> Reply:
     return reply
 
 
+async def relay_reply(relay_url: str, content: str, within_s: float) -> Reply:
+    """Read one answer through the bare relay (bench/relay.py): a frame per token."""
+    reply = Reply()
+    reply.start_ns = time.monotonic_ns()
+    try:
+        async with asyncio.timeout(within_s):
+            async with websockets.connect(
+                relay_url + "?" + content.replace(" ", "+"),
+                proxy=None,
+                max_size=None,
+                ping_interval=None,
+            ) as ws:
+                async for text in ws:
+                    reply.frames += 1
+                    reply.stamps.feed(text, time.monotonic_ns())
+        reply.status = "complete"
+    except TimeoutError:
+        reply.status = "timeout"
+    return reply
+
+
 @contextlib.asynccontextmanager
 async def raw_request(host: str, port, request: bytes, reply: Reply, within_s: float):
     """Send a raw HTTP request and hand over the reader; a timeout marks the reply."""

@@ -31,7 +31,7 @@ from bench.run import (
     add_server_arguments,
     layer_env,
     start_site,
-    start_upstream,
+    start_process,
     use_server_arguments,
 )
 
@@ -120,7 +120,7 @@ def main(argv=None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="chatbench-profile-"))
     if args.root:
         site.ROOT = Path(args.root)
-    upstream, url = start_upstream(workdir)
+    upstream, url = start_process(workdir, "bench.upstream", "--port", "0")
     servers = []
     try:
         extra = {}

@@ -107,6 +107,14 @@ def migrate(env: dict) -> None:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, all its threads included."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    # Fields 14 and 15 of proc(5); fields[0] here is field 3.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 class Server:
     """One ASGI server process (daphne or uvicorn, see SERVER) on 127.0.0.1."""
 
@@ -142,11 +150,7 @@ class Server:
         raise RuntimeError(f"{SERVER} did not start in time")
 
     def cpu_seconds(self) -> float:
-        """utime + stime of the process, all its threads included."""
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-        # Fields 14 and 15 of proc(5); fields[0] here is field 3.
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return cpu_seconds(self.pid)
 
     def rss_mb(self) -> float:
         with open(f"/proc/{self.pid}/statm") as f:

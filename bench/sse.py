@@ -39,7 +39,7 @@ from bench.run import (
     print_table,
     rnd,
     start_site,
-    start_upstream,
+    start_process,
     warm_up,
 )
 
@@ -179,7 +179,7 @@ def main(argv=None) -> None:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     workdir = Path(tempfile.mkdtemp(prefix=f"chatbench-sse-{stamp}-"))
     began = time.monotonic()
-    upstream, url = start_upstream(workdir)
+    upstream, url = start_process(workdir, "bench.upstream", "--port", "0")
     try:
         env = site.site_env(db_path=str(workdir / "bench.sqlite3"), upstream_url=url)
         site.migrate(env)

@@ -1,7 +1,13 @@
 """Channel-layer chores that differ between layers."""
 
 import asyncio
+import collections
 import contextlib
+import secrets
+import time
+
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
 
 
 async def forget_channel(layer, channel: str) -> None:
@@ -19,3 +25,163 @@ async def forget_channel(layer, channel: str) -> None:
         waiter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await waiter
+
+
+class _Channel:
+    """One channel: its unread (expires at, message) pairs and its readers."""
+
+    __slots__ = ("capacity", "messages", "readers")
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.messages: collections.deque = collections.deque()
+        self.readers: collections.deque[asyncio.Future] = collections.deque()
+
+    def put(self, item: tuple) -> bool:
+        if len(self.messages) >= self.capacity:
+            return False
+        self.messages.append(item)
+        while self.readers:
+            reader = self.readers.popleft()
+            if not reader.done():
+                reader.set_result(None)
+                break
+        return True
+
+    async def get(self) -> tuple:
+        while not self.messages:
+            reader = asyncio.get_running_loop().create_future()
+            self.readers.append(reader)
+            try:
+                await reader
+            except asyncio.CancelledError:
+                if reader.done() and not reader.cancelled() and self.messages:
+                    self.put_back_wakeup()
+                raise
+        return self.messages.popleft()
+
+    def put_back_wakeup(self) -> None:
+        """A woken reader was cancelled: wake the next one in its place."""
+        while self.readers:
+            reader = self.readers.popleft()
+            if not reader.done():
+                reader.set_result(None)
+                return
+
+    def idle(self) -> bool:
+        return not self.messages and not any(not r.done() for r in self.readers)
+
+
+class InMemoryLayer(BaseChannelLayer):
+    """The one-process channel layer, with costs that do not grow with the sockets.
+
+    Channels' own `InMemoryChannelLayer` scans every channel and every group for
+    expired messages on each send, group send and receive, deep-copies a message
+    per member and starts a task per member: at 200 streams that is most of the
+    process's time (bench/README.md). Here a channel's expired messages are
+    dropped when that channel is used, a group send walks only that group's
+    members, and a message is copied (flat, as every message here is) per member.
+    The semantics are Channels': capacity per channel (ChannelFull; a group send
+    skips a full member), message expiry (a channel whose message expired leaves
+    its groups, as a dead consumer's would), group membership expiry.
+    """
+
+    extensions = ["groups", "flush"]
+
+    def __init__(
+        self, expiry=60, group_expiry=86400, capacity=100, channel_capacity=None, **kw
+    ):
+        super().__init__(
+            expiry=expiry, capacity=capacity, channel_capacity=channel_capacity, **kw
+        )
+        self.group_expiry = group_expiry
+        self.channels: dict[str, _Channel] = {}
+        self.groups: dict[str, dict[str, float]] = {}  # group → channel → joined at
+        self.memberships: dict[str, set[str]] = {}  # channel → its groups
+
+    def _channel(self, name: str) -> _Channel:
+        channel = self.channels.get(name)
+        if channel is None:
+            channel = self.channels[name] = _Channel(self.get_capacity(name))
+        return channel
+
+    def _drop_expired(self, name: str, channel: _Channel) -> None:
+        messages, now = channel.messages, time.monotonic()
+        expired = False
+        while messages and messages[0][0] < now:
+            messages.popleft()
+            expired = True
+        if expired:  # nobody read it in time: a dead reader leaves its groups
+            for group in self.memberships.pop(name, ()):
+                self._leave(group, name)
+
+    def _put(self, name: str, message: dict) -> None:
+        channel = self._channel(name)
+        self._drop_expired(name, channel)
+        if not channel.put((time.monotonic() + self.expiry, dict(message))):
+            raise ChannelFull(name)
+
+    async def send(self, channel, message):
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_channel_name(channel)
+        self._put(channel, message)
+
+    async def receive(self, channel):
+        self.require_valid_channel_name(channel)
+        state = self._channel(channel)
+        try:
+            while True:
+                expires_at, message = await state.get()
+                if expires_at >= time.monotonic():
+                    return message
+        finally:
+            if state.idle() and self.channels.get(channel) is state:
+                del self.channels[channel]
+
+    async def new_channel(self, prefix="specific."):
+        return f"{prefix}.inmemory!{secrets.token_hex(8)}"
+
+    async def group_add(self, group, channel):
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        self.groups.setdefault(group, {})[channel] = time.monotonic()
+        self.memberships.setdefault(channel, set()).add(group)
+
+    async def group_discard(self, group, channel):
+        self.require_valid_channel_name(channel)
+        self.require_valid_group_name(group)
+        self._leave(group, channel)
+        groups = self.memberships.get(channel)
+        if groups is not None:
+            groups.discard(group)
+            if not groups:
+                del self.memberships[channel]
+
+    def _leave(self, group: str, channel: str) -> None:
+        members = self.groups.get(group)
+        if members is not None:
+            members.pop(channel, None)
+            if not members:
+                del self.groups[group]
+
+    async def group_send(self, group, message):
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_group_name(group)
+        members = self.groups.get(group)
+        if not members:
+            return
+        joined_after = time.monotonic() - self.group_expiry
+        for channel, joined_at in list(members.items()):
+            if joined_at < joined_after:
+                await self.group_discard(group, channel)
+                continue
+            try:
+                self._put(channel, message)
+            except ChannelFull:
+                pass  # as Channels does: a full member misses it (offsets tell)
+
+    async def flush(self):
+        self.channels, self.groups, self.memberships = {}, {}, {}
+
+    async def close(self):
+        pass

@@ -168,7 +168,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYER_BACKEND = "channels.layers.InMemoryChannelLayer"
+    CHANNEL_LAYER_BACKEND = "chat.layers.InMemoryLayer"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": CHANNEL_LAYER_BACKEND,
