@@ -30,8 +30,8 @@ from bench.run import (
     Bench,
     add_server_arguments,
     layer_env,
-    start_site,
     start_process,
+    start_site,
     use_server_arguments,
 )
 

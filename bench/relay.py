@@ -15,9 +15,10 @@ import asyncio
 import base64
 import hashlib
 import json
-import signal
 import struct
 from urllib.parse import unquote_plus
+
+from bench.upstream import serve_until_stopped
 
 try:
     import uvloop  # the site's loop: the floor is measured on the same one
@@ -98,13 +99,8 @@ async def serve(upstream_url: str) -> None:
     server = await asyncio.start_server(
         lambda r, w: relay(r, w, upstream), "127.0.0.1", 0, backlog=2048
     )
-    print(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with server:
-        await stop.wait()
+    port = server.sockets[0].getsockname()[1]
+    await serve_until_stopped(server, f"ws://127.0.0.1:{port}/")
 
 
 def main(argv=None) -> None:

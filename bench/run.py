@@ -623,7 +623,9 @@ def use_server_arguments(args) -> None:
     site.SERVER_ARGS = shlex.split(args.server_args)
 
 
-def start_process(workdir: Path, module: str, *args: str) -> tuple[subprocess.Popen, str]:
+def start_process(
+    workdir: Path, module: str, *args: str
+) -> tuple[subprocess.Popen, str]:
     """Start a bench helper process (upstream, relay); return it and the URL it
     prints on its first line."""
     name = module.rsplit(".", 1)[1]

@@ -38,8 +38,8 @@ from bench.run import (
     pct,
     print_table,
     rnd,
-    start_site,
     start_process,
+    start_site,
     warm_up,
 )
 

@@ -206,7 +206,13 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 async def serve(host: str, port: int) -> None:
     server = await asyncio.start_server(handle, host, port, backlog=2048)
     port = server.sockets[0].getsockname()[1]
-    print(f"http://{host}:{port}/v1", flush=True)
+    await serve_until_stopped(server, f"http://{host}:{port}/v1")
+
+
+async def serve_until_stopped(server: asyncio.Server, url: str) -> None:
+    """Say where the server listens (the bench reads the first line), serve until
+    SIGINT or SIGTERM."""
+    print(url, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
