@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -11,7 +12,8 @@ from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext
 
-from chat import accounts, client_requests, replies
+from chat import accounts, client_requests, fanout, replies
+from chat.fanout import Following
 from chat.i18n import language_for_scope
 from chat.replies import wire
 from chat.replies.limits import SocketBucket
@@ -36,6 +38,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def __call__(self, scope, receive, send):
         self.joined: list[str] = []
+        self.following: Following | None = None
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -47,20 +50,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.joined.append(group)
         await self.channel_layer.group_add(group, self.channel_name)
 
-    async def join_or_close(self, group: str) -> bool:
-        """Join a group; if the layer fails (Redis), close with a code the page
-        reconnects after, rather than leave a dead socket."""
+    async def follow(self, conversation_id: int) -> None:
+        self.following = await fanout.hub().follow(conversation_id, self.forward)
+
+    async def join_or_close(self, join: Callable[[], Awaitable[None]]) -> bool:
+        """Join a group (or follow the conversation); if the layer fails (Redis),
+        close with a code the page reconnects after, rather than leave a dead
+        socket."""
         try:
-            await self.join(group)
+            await join()
         except Exception:
-            logger.exception("Joining group %s failed", group)
+            logger.exception("Joining failed")
             await self.close(code=CLOSE_SERVER_ERROR)
             return False
         return True
 
     async def leave_groups(self) -> None:
+        if self.following is not None:
+            following, self.following = self.following, None
+            await fanout.hub().unfollow(following)
         while self.joined:
             await self.channel_layer.group_discard(self.joined.pop(), self.channel_name)
+
+    async def forward(self, frame: str) -> None:
+        """Write one of the conversation's frames, as encoded (the hub calls this)."""
+        await self.base_send({"type": "websocket.send", "text": frame})
 
     async def connect(self):
         user = self.scope["user"]
@@ -69,7 +83,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         # Logging out, a new password or deactivation closes this socket.
-        if not await self.join_or_close(accounts.user_group_name(user.pk)):
+        if not await self.join_or_close(
+            lambda: self.join(accounts.user_group_name(user.pk))
+        ):
             return
         try:
             conversation = await aconversation_for_user(
@@ -82,8 +98,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # The same answer for someone else's conversation and a missing one.
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        # Join before asking runs for snapshots, so no delta falls in between.
-        if not await self.join_or_close(wire.group_name_for(conversation.pk)):
+        # Follow before asking runs for snapshots, so no delta falls in between.
+        if not await self.join_or_close(lambda: self.follow(conversation.pk)):
             return
         self.conversation_id = conversation.pk
         self.control_bucket = SocketBucket(
@@ -98,23 +114,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             lambda: asyncio.ensure_future(self.close(code=CLOSE_RECONNECT)),
         )
         async for reply in streaming_replies(conversation_id=self.conversation_id):
-            await replies.send_snapshot_of(reply, reply_to=self.channel_name)
+            await replies.send_snapshot_of(reply, reply_to=self.following.address)
 
     async def disconnect(self, code):
         if self.max_age is not None:
             self.max_age.cancel()
         await self.leave_groups()
-
-    async def dispatch(self, message):
-        # Frames touch no database: skip Channels' per-event close_old_connections,
-        # a database-thread round trip for every delta to every socket.
-        if message["type"] == "chat.frame":
-            await self.chat_frame(message)
-        else:
-            await super().dispatch(message)
-
-    async def chat_frame(self, event):
-        await self.send(text_data=event["frame"])
 
     async def user_signed_out(self, event):
         """Sent to the person's group; `session` (if set) names one session."""
@@ -189,7 +194,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await replies.send_snapshot(
             conversation_id=self.conversation_id,
             message_id=request.get("message_id"),
-            reply_to=self.channel_name,
+            reply_to=self.following.address,
         )
 
     async def run_request(self, request):

@@ -138,7 +138,7 @@ class InMemoryLayer(BaseChannelLayer):
             if state.idle() and self.channels.get(channel) is state:
                 del self.channels[channel]
 
-    async def new_channel(self, prefix="specific."):
+    async def new_channel(self, prefix="specific"):
         return f"{prefix}.inmemory!{secrets.token_hex(8)}"
 
     async def group_add(self, group, channel):

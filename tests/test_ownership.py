@@ -13,7 +13,7 @@ from django.db.models.functions import Now
 from django.test import Client
 from django.utils import timezone
 
-from chat import accounts, replies
+from chat import accounts, fanout, replies
 from chat.consumers import ChatConsumer
 from chat.models import Conversation, Message
 from chat.replies import turns, wire
@@ -254,14 +254,18 @@ async def test_a_consumer_that_dies_still_leaves_its_groups(
     async def broken(self, event):
         raise RuntimeError("a bug in the consumer")
 
-    monkeypatch.setattr(ChatConsumer, "chat_frame", broken)
-    await wire.group_send(conversation.pk, {"type": "anything"})
+    monkeypatch.setattr(ChatConsumer, "user_signed_out", broken)
+    await layer.group_send(
+        accounts.user_group_name(alice.pk), {"type": "user.signed_out"}
+    )
 
     with pytest.raises(RuntimeError, match="a bug in the consumer"):
         await communicator.wait(timeout=5)
+    # The conversation's group loses this process's hub: its last follower left.
     assert sorted(left) == sorted(
         [wire.group_name_for(conversation.pk), accounts.user_group_name(alice.pk)]
     )
+    assert conversation.pk not in fanout.hub().followers
 
 
 # A withheld answer stays with staff.

@@ -5,11 +5,10 @@
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.db import connections
 
+from chat import fanout
 from chat.models import Conversation, Message
-from chat.replies import wire
 from tests.servers import full_text, session_cookie
 from tests.sse_client import AsgiStream, Follower, done_of, follow
 
@@ -237,20 +236,16 @@ async def test_an_idle_stream_sends_heartbeat_comments(
 async def test_a_client_that_leaves_leaves_the_group_and_the_reply_goes_on(
     alice, conversation, openai_upstream, opened, say, settings
 ):
-    # The in-memory layer, whose groups can be read (on Redis too, in CI).
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
-    }
     openai_upstream.script(tokens=[f"t{i} " for i in range(30)], delay=0.02)
     watcher = await opened(alice, api(conversation.pk, "events"))
     stream = await say(alice, conversation.pk, "Go", stream=True)
     delta = await follow(stream, Follower(), lambda f: f["type"] == "reply.delta")
-    group = get_channel_layer().groups[wire.group_name_for(conversation.pk)]
-    assert len(group) == 2
+    followers = fanout.hub().followers[conversation.pk]
+    assert len(followers) == 2
 
     await stream.close()
 
-    assert len(group) == 1  # only the watcher is left
+    assert len(followers) == 1  # only the watcher is left
     await follow(watcher, Follower(), done_of(delta["message_id"]))
     reply = await stored(delta["message_id"])
     assert reply.status == Message.Status.COMPLETE

@@ -2,8 +2,9 @@
 
 A call is stored as a conversation (`calls`), its last message starts an answer
 with `replies.start_reply`, and the answer's ReplyRun publishes its frames to the
-conversation's group as it would for the page. This view joins that group with a
-channel of its own before the run starts, and re-encodes `reply.delta` frames as
+conversation's group as it would for the page. This view follows the conversation
+through its process's hub (chat/fanout.py) before the run starts, and re-encodes
+`reply.delta` frames as
 `chat.completion.chunk`s. The run belongs to no request: a client that goes
 away stops reading, and the answer is still written and stored.
 """
@@ -14,20 +15,18 @@ import time
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.http import JsonResponse, StreamingHttpResponse
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import replies
+from chat import fanout, replies
 from chat.api.auth import api_error, authenticate, refused, reply_error
 from chat.api.calls import erase_text, parse_call, store_call
 from chat.choices import available_models
-from chat.layers import forget_channel
+from chat.fanout import Following
 from chat.models import Conversation, Message
 from chat.render_budget import render_answer
-from chat.replies import wire
 from chat.replies.errors import ReplyError
 from chat.tasks import detached_task
 
@@ -99,16 +98,12 @@ async def _render_all(texts: list[str]) -> list[str]:
 class _Answer:
     """One call's answer, followed through the conversation's group."""
 
-    def __init__(self, call, conversation_id: int, channel: str):
+    def __init__(self, call, conversation_id: int):
         self.call = call
         self.conversation_id = conversation_id
-        self.channel = channel
-        self.layer = get_channel_layer()
+        self.following: Following | None = None
+        self.inbox: asyncio.Queue[str] = asyncio.Queue()
         self.reply_id: int | None = None
-        # A receive cancelled mid-wait (the client went away): the pub/sub layer
-        # forgot the channel itself, and forgetting it again would re-subscribe it
-        # and wait for the layer's lock (seconds, measured).
-        self.forgotten = False
         self.text = ""  # what the client was sent
         self.withheld = False
         self.created = int(time.time())
@@ -124,11 +119,9 @@ class _Answer:
             )
         except ReplyError as error:
             return reply_error(error)
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        answer = cls(call, conversation_id, channel)
-        # Joined before the run starts: no frame of it comes before we listen.
-        await layer.group_add(wire.group_name_for(conversation_id), channel)
+        answer = cls(call, conversation_id)
+        # Following before the run starts: no frame of it comes before we listen.
+        await answer.follow()
         try:
             # The run itself is detached from this request (chat/tasks.py).
             turn = await replies.start_reply(
@@ -151,22 +144,23 @@ class _Answer:
             task.add_done_callback(_erasers.discard)
         return answer
 
-    async def leave(self) -> None:
-        await self.layer.group_discard(
-            wire.group_name_for(self.conversation_id), self.channel
+    async def follow(self) -> None:
+        self.following = await fanout.hub().follow(
+            self.conversation_id, self._take_frame
         )
-        if not self.forgotten:
-            await forget_channel(self.layer, self.channel)
+
+    async def _take_frame(self, frame: str) -> None:
+        self.inbox.put_nowait(frame)
+
+    async def leave(self) -> None:
+        if self.following is not None:
+            following, self.following = self.following, None
+            await fanout.hub().unfollow(following)
 
     async def frames(self):
         """This answer's frames, as dicts, up to and including reply.done."""
         while True:
-            try:
-                event = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                self.forgotten = True
-                raise
-            payload = json.loads(event["frame"])
+            payload = json.loads(await self.inbox.get())
             if payload.get("message_id") != self.reply_id:
                 continue
             yield payload

@@ -1,7 +1,8 @@
 """A conversation's frames as Server-Sent Events: one more member of its group.
 
-An event stream joins the conversation's group on a channel of its own, exactly as a
-websocket does, and writes each `chat.frame` as an event named by the frame's type,
+An event stream follows the conversation through its process's hub
+(`chat/fanout.py`), exactly as a websocket does, and writes each frame as an event
+named by the frame's type,
 the data being the frame's JSON as the run encoded it. Deltas (and snapshots) carry
 `id: <message id>:<offset after it>`, so an `EventSource` that reconnects with
 `Last-Event-ID` to any process gets only the text it misses:
@@ -25,7 +26,8 @@ import logging
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import accounts, replies
+from chat import accounts, fanout, replies
+from chat.fanout import Following
 from chat.models import Message
 from chat.replies import wire
 from chat.selectors import streaming_replies
@@ -74,39 +76,43 @@ class EventStream:
     ):
         self.conversation_id = conversation_id
         self.session = session
-        self.groups = [
-            wire.group_name_for(conversation_id),
-            # Logging out, a new password or deactivation ends the stream.
-            accounts.user_group_name(user_id),
-        ]
+        # Logging out, a new password or deactivation ends the stream.
+        self.user_group = accounts.user_group_name(user_id)
         self.resume = resume
         self.until_done_of = until_done_of  # end after this answer's reply.done
         self.covered: dict[int, int] = {}  # per answer: the offset the client has
         self.awaiting: dict[int, list[dict]] = {}  # frames held for a snapshot
         self.layer = get_channel_layer()
         self.channel: str | None = None
-        self.joined: list[str] = []
+        self.joined = False
+        self.following: Following | None = None
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.receiver: asyncio.Task | None = None
         self.ended = False
 
     async def join(self) -> None:
-        """Join the groups before anything is asked, so no frame falls in between.
-        Raises if the layer fails; nothing is left joined then."""
+        """Follow the conversation and join the person's group before anything is
+        asked, so no frame falls in between. Raises if the layer fails; nothing is
+        left joined then."""
         self.channel = await self.layer.new_channel()
         self.receiver = asyncio.create_task(self._receive())
         try:
-            for group in self.groups:
-                self.joined.append(group)
-                await self.layer.group_add(group, self.channel)
+            self.following = await fanout.hub().follow(
+                self.conversation_id, self._take_frame
+            )
+            self.joined = True
+            await self.layer.group_add(self.user_group, self.channel)
         except BaseException:
             await self.leave()
             raise
 
+    async def _take_frame(self, frame: str) -> None:
+        self.inbox.put_nowait({"type": "chat.frame", "frame": frame})
+
     async def _receive(self) -> None:
-        # One receive at a time, never cancelled but at the end: cancelling a
-        # layer receive may drop a message, so waits with a deadline wait on the
-        # queue instead.
+        # The person's group only (sign-outs). One receive at a time, never
+        # cancelled but at the end: cancelling a layer receive may drop a message,
+        # so waits with a deadline wait on the queue instead.
         while True:
             self.inbox.put_nowait(await self.layer.receive(self.channel))
 
@@ -116,10 +122,14 @@ class EventStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.receiver
             self.receiver = None
-        while self.joined:
-            group = self.joined.pop()
+        if self.following is not None:
+            following, self.following = self.following, None
             with contextlib.suppress(Exception):
-                await self.layer.group_discard(group, self.channel)
+                await fanout.hub().unfollow(following)
+        if self.joined:
+            self.joined = False
+            with contextlib.suppress(Exception):
+                await self.layer.group_discard(self.user_group, self.channel)
 
     async def ask_snapshots(
         self, *, only: Message | None = None, named: tuple[int, ...] = ()
@@ -146,7 +156,7 @@ class EventStream:
             ]
         for answer in answers:
             self.awaiting[answer.pk] = []
-            await replies.send_snapshot_of(answer, reply_to=self.channel)
+            await replies.send_snapshot_of(answer, reply_to=self.following.address)
 
     async def events(self):
         """The stream's text, until the client leaves, the answer it follows ends,
@@ -189,7 +199,7 @@ class EventStream:
                 await replies.send_snapshot(
                     conversation_id=self.conversation_id,
                     message_id=answer,
-                    reply_to=self.channel,
+                    reply_to=self.following.address,
                 )
                 return
             if kind != "reply.snapshot":

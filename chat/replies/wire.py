@@ -24,7 +24,7 @@ def frame(payload: dict) -> str:
 
 
 def frame_event(payload: dict) -> dict:
-    """Wrap a wire payload as a channel-layer event that consumers forward verbatim."""
+    """Wrap a wire payload as a channel-layer event that followers forward verbatim."""
     return {"type": "chat.frame", "frame": frame(payload)}
 
 
@@ -132,12 +132,20 @@ def blocks_payload(message_id: int, offset: int, upto: int, html: str) -> dict:
 
 
 async def group_send(conversation_id: int, payload: dict) -> None:
-    """Send a frame to every socket of a conversation, on every process."""
+    """Send a frame to every follower of a conversation, on every process: once to
+    its group, whose members are the processes' hubs (chat/fanout.py)."""
     await get_channel_layer().group_send(
-        group_name_for(conversation_id), frame_event(payload)
+        group_name_for(conversation_id),
+        {**frame_event(payload), "conversation": conversation_id},
     )
 
 
-async def send_to(channel: str, payload: dict) -> None:
-    """Send a frame to one socket, on whichever process it lives."""
-    await get_channel_layer().send(channel, frame_event(payload))
+def address(channel: str, key: int) -> str:
+    """Where frames for one follower go: its hub's channel and its key there."""
+    return f"{channel}#{key}"
+
+
+async def send_to(address: str, payload: dict) -> None:
+    """Send a frame to one follower (a `reply_to`), on whichever process it lives."""
+    channel, _, key = address.rpartition("#")
+    await get_channel_layer().send(channel, {**frame_event(payload), "to": int(key)})

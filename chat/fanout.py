@@ -1,0 +1,132 @@
+"""A conversation's frames to this process's followers: one group member a process.
+
+Every frame of a conversation travels one way, in one process or many: whoever
+sends it (a run, the reaper, a title) sends it once to the conversation's group
+on the channel layer (`wire.group_send`). The group's members are not sockets but
+one `Hub` per server process; the hub hands the frame, as encoded, to each of its
+followers of that conversation: websockets (`chat/consumers.py`), event streams
+(`chat/api/events.py`) and `/v1` calls (`chat/api/completions.py`). So the layer
+carries a frame once per process, not once per socket, and a socket's frame is one
+direct call, not a layer receive, a dispatch and a task.
+
+Frames for one follower (a snapshot it asked for) go to its process's hub too,
+addressed to it (`Following.address`, the `reply_to` of a snapshot request), so
+they keep their order with the group's frames on the same channel.
+
+A hand-over never waits for a client: the server's websocket send writes to the
+connection's buffer and returns, and the other followers are queues.
+"""
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from channels.layers import get_channel_layer
+
+from chat.replies import wire
+from chat.tasks import detached_task
+
+logger = logging.getLogger(__name__)
+
+Deliver = Callable[[str], Awaitable[None]]
+
+# How long the hub waits before it reads again after its layer failed (Redis).
+RETRY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Following:
+    conversation_id: int
+    key: int
+    address: str  # where a frame for this follower alone goes: wire.send_to
+
+
+class Hub:
+    def __init__(self, layer, loop: asyncio.AbstractEventLoop):
+        self.layer = layer
+        self.loop = loop
+        self.channel: str | None = None
+        self.listener: asyncio.Task | None = None
+        self.followers: dict[int, dict[int, Deliver]] = {}  # conversation → key →
+        self.by_key: dict[int, Deliver] = {}
+        self.keys = itertools.count(1)
+        # Joins and leaves in order: a leave's group_discard must not land after
+        # a later join's group_add of the same conversation.
+        self.changing = asyncio.Lock()
+
+    async def follow(self, conversation_id: int, deliver: Deliver) -> Following:
+        """Hand `deliver` every frame of the conversation from now on. Raises if
+        the layer fails (nothing is left joined then)."""
+        async with self.changing:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel(prefix="hub")
+                self.listener = detached_task(self._listen(), name="frame-hub")
+            key = next(self.keys)
+            self.by_key[key] = deliver
+            self.followers.setdefault(conversation_id, {})[key] = deliver
+            try:
+                # Every join renews this process's membership: Redis groups expire.
+                await self.layer.group_add(
+                    wire.group_name_for(conversation_id), self.channel
+                )
+            except BaseException:
+                self._forget(conversation_id, key)
+                raise
+        return Following(conversation_id, key, wire.address(self.channel, key))
+
+    async def unfollow(self, following: Following) -> None:
+        async with self.changing:
+            self._forget(following.conversation_id, following.key)
+            if following.conversation_id not in self.followers:
+                await self.layer.group_discard(
+                    wire.group_name_for(following.conversation_id), self.channel
+                )
+
+    def _forget(self, conversation_id: int, key: int) -> None:
+        self.by_key.pop(key, None)
+        here = self.followers.get(conversation_id)
+        if here is not None:
+            here.pop(key, None)
+            if not here:
+                del self.followers[conversation_id]
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+            except Exception:
+                logger.exception("The frame hub could not read its channel")
+                await asyncio.sleep(RETRY_S)
+                continue
+            await self.hand_over(event)
+
+    async def hand_over(self, event: dict) -> None:
+        key = event.get("to")
+        if key is not None:
+            deliver = self.by_key.get(key)
+            targets = (deliver,) if deliver is not None else ()
+        else:
+            targets = tuple(self.followers.get(event.get("conversation"), {}).values())
+        frame = event["frame"]
+        for deliver in targets:
+            try:
+                await deliver(frame)
+            except Exception:
+                # A follower that went away must not cost the others their frame.
+                logger.debug("A follower could not take a frame", exc_info=True)
+
+
+_hubs: dict[int, Hub] = {}
+
+
+def hub() -> Hub:
+    """This process's hub (one per event loop and channel layer)."""
+    loop, layer = asyncio.get_running_loop(), get_channel_layer()
+    current = _hubs.get(id(loop))
+    if current is None or current.loop is not loop or current.layer is not layer:
+        if current is not None and current.listener is not None:
+            current.listener.cancel()  # the settings swapped the layer (tests)
+        current = _hubs[id(loop)] = Hub(layer, loop)
+    return current
