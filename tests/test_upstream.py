@@ -544,3 +544,17 @@ def test_running_as_a_module_prints_the_base_url_and_serves():
         process.terminate()
         assert process.wait(timeout=5) == 0
         process.stdout.close()
+
+
+def test_the_provider_builds_one_client_per_event_loop(settings):
+    from chat.providers.openai import OpenAIProvider
+
+    provider = OpenAIProvider()
+
+    async def clients():
+        return provider.client, provider.client
+
+    first, again = asyncio.run(clients())
+    second, _ = asyncio.run(clients())
+    assert first is again  # built once in a loop
+    assert second is not first  # a client's connections belong to its loop
