@@ -11,6 +11,7 @@ from django.db import connections
 
 from chat import offsets, providers
 from chat.models import Conversation
+from chat.providers.openai import close_clients
 from tests.servers import session_cookie
 from tests.upstream import FakeUpstream
 
@@ -42,6 +43,13 @@ def fresh_state(settings):
     yield
     channel_layers.backends.clear()
     providers.get_provider.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+async def upstream_clients_closed():
+    """Close the provider's clients of this test's loop, with the loop's sockets."""
+    yield
+    await close_clients()
 
 
 @pytest.fixture

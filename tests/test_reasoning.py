@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 
 from chat.models import Message
 from chat.replies import turns
+from chat.replies.checkpoints import checkpoints
 from tests.conftest import text_of
 from tests.upstream import MODERATION_MARKER, split_tokens
 
@@ -151,9 +152,8 @@ async def test_a_checkpoint_keeps_the_thinking_so_far(
     socket = await connect(alice, conversation.pk)
     await socket.send(type="send", content="hi")
     events = await socket.receive_until("reply.delta", text="lo")
-    # A heartbeat comes from a later turn of the run's loop than any checkpoint
-    # due by then: by now one has stored both parts.
     events += await socket.receive_until("reply.heartbeat")
+    await checkpoints().next_round()  # one that starts with all the text sent
 
     message_id = events[-1]["message_id"]
     message = await Message.objects.aget(pk=message_id)

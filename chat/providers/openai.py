@@ -51,6 +51,17 @@ def reasoning_in(delta: dict) -> str:
     return ""
 
 
+# The clients built in each event loop, so a loop's owner can close them.
+_built_in: dict[int, list[openai.AsyncOpenAI]] = {}
+
+
+async def close_clients() -> None:
+    """Close the clients built in the running loop and their connections (the
+    test suite runs each test on a loop of its own)."""
+    for client in _built_in.pop(id(asyncio.get_running_loop()), []):
+        await client.close()
+
+
 def error_message(exc: Exception) -> str:
     """Say what went wrong in words a person understands."""
     if isinstance(exc, openai.AuthenticationError):
@@ -92,6 +103,7 @@ class OpenAIProvider(Provider):
         if built is None or built[0] is not loop:
             client = openai_client(http_client=openai.DefaultAioHttpClient())
             self._clients = {id(loop): (loop, client)}  # one loop a process
+            _built_in.setdefault(id(loop), []).append(client)
             built = self._clients[id(loop)]
         return built[1]
 

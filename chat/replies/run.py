@@ -7,7 +7,8 @@ answer in one UPDATE before it says `reply.done`. Sockets
 reach it through its own channel (stop, snapshot), so this works across processes.
 
     provider --pump--> queue --run loop (throttle)--> group: reply.delta
-                                   |--> checkpoints, heartbeats
+                                   |--> heartbeats
+    every CHAT_CHECKPOINT_S: this process's runs' text, in one write (checkpoints.py)
     run channel: run.stop / run.snapshot / run.exit --> listener
 
 A little over 400 lines on purpose: the run loop, its listener and its final write
@@ -39,6 +40,7 @@ from chat.providers import (
 from chat.providers.thinking import split_think_tags
 from chat.render_budget import render_answer
 from chat.replies import limits, turns, wire
+from chat.replies.checkpoints import checkpoints
 from chat.replies.errors import REPLY_TIMEOUT_ERROR, UNEXPECTED_ERROR, WITHHELD_ERROR
 from chat.replies.live import LiveBlocks
 from chat.replies.parts import Part, thinking_ms
@@ -74,6 +76,7 @@ class _Failed:
 
 
 _END = object()
+_TICK = object()  # look again: a timer rang, or a checkpoint round failed
 
 
 class _Gone(Exception):
@@ -109,6 +112,12 @@ class ReplyRun:
             self.message_id, self._group_send, enabled=settings.CHAT_LIVE_FORMAT
         )
         self.timed_out = False  # ran past CHAT_REPLY_TIMEOUT_S and was cut off
+        # What the run loop reads: the provider's events, and _TICK when a timer
+        # rang or a checkpoint round failed.
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self._alarm: asyncio.TimerHandle | None = None
+        self._alarm_at = 0.0
+        self.checkpoint_failure: Exception | None = None
 
     def text_so_far(self) -> str:
         return self.answer.text()
@@ -135,6 +144,8 @@ class ReplyRun:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             _runs.pop(self.message_id, None)
+            checkpoints().drop(self)
+            self._wake_at(None)
             # Cancelling a layer receive can drop a message; send one instead.
             layer = get_channel_layer()
             await layer.send(self.channel, {"type": "run.exit"})
@@ -210,7 +221,6 @@ class ReplyRun:
         await wire.group_send(self.conversation_id, payload)
 
     async def _stream(self) -> None:
-        checkpoint_s = settings.CHAT_CHECKPOINT_S
         heartbeat_s = settings.CHAT_HEARTBEAT_S
         started = time.monotonic()
         deadline = started + settings.CHAT_REPLY_TIMEOUT_S
@@ -222,7 +232,8 @@ class ReplyRun:
                 "created_at": self.created_at,
             }
         )
-        queue: asyncio.Queue = asyncio.Queue()
+        checkpoints().keep(self)
+        queue = self.queue
         self.pump = asyncio.create_task(self._pump(queue))
         if self.stop_requested:  # a stop that came before the pump existed
             self.pump.cancel()
@@ -230,25 +241,21 @@ class ReplyRun:
             self.watcher = asyncio.create_task(self._moderate_while_streaming())
         ttft_ms = error = None
         finish_reason = ""
-        last_checkpoint = last_frame = started
+        last_frame = started
         while True:
             if queue.empty():
-                now = time.monotonic()
-                wake = min(
-                    last_checkpoint + checkpoint_s,
-                    last_frame + heartbeat_s,
-                    deadline,
-                    *(part.due_at() for part in self.parts),
+                self._wake_at(
+                    min(
+                        last_frame + heartbeat_s,
+                        deadline,
+                        *(part.due_at() for part in self.parts),
+                    )
                 )
-                # asyncio.timeout, not wait_for: wait_for makes a task per wait
-                # (Python 3.11), that is one per token.
-                try:
-                    async with asyncio.timeout(max(0, wake - now)):
-                        event = await queue.get()
-                except TimeoutError:
-                    event = None
+                event = await queue.get()
             else:
                 event = queue.get_nowait()
+            if self.checkpoint_failure is not None:
+                raise self.checkpoint_failure
             now = time.monotonic()
             urgent = None  # the part whose text arrived alone: it goes at once
             if event is _END:
@@ -277,9 +284,6 @@ class ReplyRun:
                 if part.due(now, part is urgent):
                     await self._flush(part, now)
                     last_frame = now
-            if now - last_checkpoint >= checkpoint_s:
-                await self._checkpoint()
-                last_checkpoint = now
             if now >= deadline and not self.timed_out:
                 # Cut off like a stop; the pump's end (_END) ends this loop.
                 self.timed_out = True
@@ -349,11 +353,43 @@ class ReplyRun:
         if part is self.answer:  # live formatting is the answer's alone
             self.blocks.sent(delta["text"])
 
-    async def _checkpoint(self) -> None:
-        if not await database_sync_to_async(turns.store_checkpoint)(
-            self.message_id, self.channel, self.text_so_far(), self.reasoning.text()
-        ):
-            raise _Gone
+    def checkpoint_row(self) -> tuple:
+        """What a checkpoint stores of this run (chat/replies/checkpoints.py)."""
+        return (
+            self.message_id,
+            self.channel,
+            self.text_so_far(),
+            self.reasoning.text(),
+        )
+
+    def checkpoint_failed(self, error: Exception | None) -> None:
+        """A checkpoint round found the answer gone (None) or failed: stop."""
+        if self.checkpoint_failure is None:
+            self.checkpoint_failure = error or _Gone()
+            self.queue.put_nowait(_TICK)
+
+    def _wake_at(self, when: float | None) -> None:
+        """Have the run loop look again by `when` (None: never). One timer,
+        moved only earlier: most tokens arrive before it rings, and arming a
+        timer per token cost more than the tokens' own frames."""
+        alarm = self._alarm
+        if when is None or when == float("inf"):
+            if when is None and alarm is not None:
+                alarm.cancel()
+                self._alarm = None
+            return
+        if alarm is not None and self._alarm_at <= when:
+            return
+        if alarm is not None:
+            alarm.cancel()
+        self._alarm_at = when
+        self._alarm = asyncio.get_running_loop().call_later(
+            max(0.0, when - time.monotonic()), self._ring
+        )
+
+    def _ring(self) -> None:
+        self._alarm = None
+        self.queue.put_nowait(_TICK)
 
     async def _usage(self) -> Usage | None:
         """The provider's count, else (a stopped or failed stream) an estimate."""
