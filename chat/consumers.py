@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext
 
-from chat import accounts, client_requests, replies
+from chat import accounts, client_requests, metrics, replies
 from chat.i18n import language_for_scope
 from chat.replies import wire
 from chat.replies.limits import SocketBucket
@@ -186,6 +186,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=frame)
 
     async def on_resync(self, request):
+        metrics.resynced("websocket")
         await replies.send_snapshot(
             conversation_id=self.conversation_id,
             message_id=request.get("message_id"),
