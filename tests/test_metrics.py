@@ -6,16 +6,26 @@ PROMETHEUS_MULTIPROC_DIR) runs in child processes: prometheus_client picks its
 storage when it is imported.
 """
 
+import asyncio
 import subprocess
 import sys
+import urllib.request
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import AsyncClient, Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from chat import replies
 from chat.models import Message
-from tests.servers import BASE_DIR
+from tests.servers import BASE_DIR, Tab, session_cookie, two_servers
+from tests.services import (  # noqa: F401 (fixtures)
+    postgres_url,
+    redis_url,
+    services_env,
+)
+from tests.sse_client import Follower, HttpStream, done_of, follow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -266,3 +276,61 @@ def test_a_site_starting_afresh_starts_its_totals_from_zero(processes):
 
     assert value(fresh, "chatsite_tokens_relayed_total") == 5
     assert value(fresh, "chatsite_streams_running") == 1
+
+
+@pytest.mark.services
+async def test_two_server_processes_each_answer_for_both(
+    django_db_setup,
+    postgres_url,  # noqa: F811
+    redis_url,  # noqa: F811
+    upstream,
+    tmp_path,
+    alice,
+    conversation,
+):
+    env = services_env(
+        name="metrics",
+        upstream_url=upstream.base_url,
+        postgres_url=postgres_url,
+        redis_url=redis_url,
+        layer="channels_redis.core.RedisChannelLayer",
+        CHAT_MESSAGES_PER_MINUTE=0,
+        PROMETHEUS_MULTIPROC_DIR=tmp_path / "metrics",
+    )
+    cookie = await sync_to_async(session_cookie)(alice)
+    try:
+        with two_servers(env, tmp_path) as servers:
+            for number, server in enumerate(servers):
+                tab = await Tab.open(server.url, alice, conversation.pk, cookie=cookie)
+                await tab.joined()
+                await tab.send(type="send", content="!tokens 5", client_id=f"s{number}")
+                done = await tab.until("reply.done")
+                await tab.close()
+            # A page that lost frames asks again over Server-Sent Events.
+            resync = await HttpStream.open(
+                servers[1].url,
+                f"/api/conversations/{conversation.pk}/events"
+                f"?resync={done['message_id']}",
+                cookie=cookie,
+            )
+            try:
+                await follow(resync, Follower(), done_of(done["message_id"]))
+            finally:
+                await resync.close()
+            readings = [
+                await asyncio.to_thread(read_metrics, server.url) for server in servers
+            ]
+    finally:
+        await sync_to_async(connections.close_all)()
+
+    for text in readings:
+        assert value(text, "chatsite_replies_total", status="complete") == 2
+        assert value(text, "chatsite_tokens_relayed_total") == 10
+        assert value(text, "chatsite_time_to_first_token_seconds_count") == 2
+        assert value(text, "chatsite_resyncs_total", transport="sse") == 1
+        assert value(text, "chatsite_streams_running") == 0
+
+
+def read_metrics(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        return response.read().decode()
