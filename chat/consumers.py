@@ -12,7 +12,7 @@ from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext
 
-from chat import accounts, client_requests, fanout, replies
+from chat import accounts, client_requests, fanout, metrics, replies
 from chat.fanout import Following
 from chat.i18n import language_for_scope
 from chat.replies import wire
@@ -191,6 +191,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=frame)
 
     async def on_resync(self, request):
+        metrics.resynced("websocket")
         await replies.send_snapshot(
             conversation_id=self.conversation_id,
             message_id=request.get("message_id"),

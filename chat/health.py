@@ -2,7 +2,7 @@
 
 The answer names each check and says "ok" or "fail", nothing more: why a check
 failed (an exception's text can carry hosts, ports or SQL) goes to the log only.
-nginx also serves this path to loopback and private addresses only.
+Only this host and private networks may ask (chat/private.py).
 """
 
 import asyncio
@@ -17,6 +17,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
 from chat.layers import forget_channel
+from chat.private import private_only
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ async def _check(name: str, check) -> str:
 
 
 @never_cache
+@private_only
 async def healthz(request):
     """Answer 200 if the database and the channel layer work, else 503 with which."""
     database, channel_layer = await asyncio.gather(

@@ -346,6 +346,6 @@ CHAT_LOCAL_MAX_TOKENS = envint("CHAT_LOCAL_MAX_TOKENS", 512)
 CHAT_LOCAL_CONTEXT = envint("CHAT_LOCAL_CONTEXT", 2048)
 CHAT_LOCAL_THREADS = envint("CHAT_LOCAL_THREADS", 0)
 
-# Deployment (deploy/README.md). A load balancer polls /healthz over plain HTTP on
-# the private network, so it is not redirected to HTTPS.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Deployment (deploy/README.md). A load balancer polls /healthz and Prometheus
+# scrapes /metrics over plain HTTP on the private network: no HTTPS redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]

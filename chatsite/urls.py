@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from chat import health, share_views, sidebar_views, views
+from chat import health, metrics, share_views, sidebar_views, views
 from chat.api import account as api_account
 from chat.api.urls import api_patterns, v1_patterns
 from chat.auth_limits import throttled
@@ -74,6 +74,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("account/tokens/", api_account.tokens_page, name="api_tokens"),
     path(
         "account/tokens/<int:token_id>/revoke/",

@@ -5,7 +5,10 @@ import re
 from tests.servers import BASE_DIR
 
 SETTINGS = (BASE_DIR / "chatsite" / "settings.py").read_text()
-SERVER = (BASE_DIR / "chatsite" / "serve.py").read_text()
+# The server, and prometheus_client's variable (read where the metrics live).
+SERVER = "".join(
+    (BASE_DIR / path).read_text() for path in ("chatsite/serve.py", "chat/metrics.py")
+)
 RUN_SCRIPT = (BASE_DIR / "scripts" / "run").read_text()
 
 SETTINGS_NAMES = set(
@@ -28,7 +31,8 @@ def test_the_settings_read_the_environment():
 
 
 def test_the_server_and_the_run_script_read_the_environment():
-    assert {"HOST", "PORT", "FORWARDED_ALLOW_IPS", "ACCESS_LOG"} <= SERVER_NAMES
+    expected = {"HOST", "PORT", "FORWARDED_ALLOW_IPS", "ACCESS_LOG"}
+    assert expected | {"PROMETHEUS_MULTIPROC_DIR"} <= SERVER_NAMES
     assert {"HOST", "PORT"} <= RUN_SCRIPT_NAMES
 
 

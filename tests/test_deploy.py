@@ -464,12 +464,19 @@ def test_the_units_run_a_server_per_port_and_the_reaper_every_minute():
     assert service["EnvironmentFile"] == "/etc/chatsite/env"
     assert service["WorkingDirectory"] == "/srv/chatsite"
     assert service["Restart"] == "always"
+    # All processes write their metrics in one directory that outlives any one
+    # of them; the reaper, run apart, keeps its own in memory.
+    assert service["Environment"] == (
+        "PROMETHEUS_MULTIPROC_DIR=/run/" + service["RuntimeDirectory"]
+    )
+    assert service["RuntimeDirectoryPreserve"] == "yes"
 
     reaper = unit("chatsite-reaper.service")["Service"]
     assert reaper["Type"] == "oneshot"
     assert shlex.split(reaper["ExecStart"])[1:] == ["manage.py", "reap_replies"]
     assert reaper["EnvironmentFile"] == service["EnvironmentFile"]
     assert reaper["WorkingDirectory"] == service["WorkingDirectory"]
+    assert "Environment" not in reaper
     timer = unit("chatsite-reaper.timer")
     assert timer["Timer"].get("Unit", "chatsite-reaper.service") == (
         "chatsite-reaper.service"
@@ -515,7 +522,8 @@ def test_both_services_run_hardened_with_only_the_data_directory_writable():
     # The same hardening block in both (systemd has no include between units):
     # everything but what each one runs and how long it lives.
     own = re.compile(r"^(Type|ExecStart|KillSignal|TimeoutStopSec|Restart|RestartSec|"
-                     r"MemoryMax|LimitNOFILE)=")  # fmt: skip
+                     r"MemoryMax|LimitNOFILE|Environment|RuntimeDirectory\w*)="
+                     )  # fmt: skip
     assert [x for x in server if not own.match(x)] == [
         x for x in reaper if not own.match(x)
     ]

@@ -1,5 +1,6 @@
 """The shipped nginx site's defences, against a stand-in upstream: request and
-connection limits, the private /healthz, no version in headers, TLS 1.2 and later.
+connection limits, the private /healthz and /metrics, no version in headers, TLS 1.2
+and later.
 
 nginx runs the real site file (substituted as in tests/test_deploy.py); the upstream
 is a small HTTP server that answers every request with 200, except websocket
@@ -12,9 +13,11 @@ import socket
 import ssl
 import threading
 import warnings
+from ipaddress import ip_network
 
 import pytest
 
+from chat.private import PRIVATE_NETWORKS
 from tests.servers import free_port
 from tests.test_deploy import (  # noqa: F401 (fixtures)
     SITE_CONF,
@@ -141,21 +144,24 @@ def test_nginx_names_no_version(proxy):
         assert headers["server"] == "nginx", (path, status)
 
 
-def test_healthz_answers_this_host_and_not_the_public(proxy):
-    assert request(proxy, "/healthz")[0] == 200
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+def test_healthz_and_metrics_answer_this_host_and_not_the_public(proxy, path):
+    assert request(proxy, path)[0] == 200
     # 127.0.0.2 is a loopback address too, but not one the site file allows: it
     # stands for any address outside the private ranges.
-    assert request(proxy, "/healthz", source="127.0.0.2")[0] == 403
+    assert request(proxy, path, source="127.0.0.2")[0] == 403
     assert request(proxy, "/", source="127.0.0.2")[0] == 200
-    allowed = re.search(r"location = /healthz \{(.*?)\}", SHIPPED, re.S)[1]
-    assert re.findall(r"^\s*(allow|deny) (\S+);", allowed, re.M) == [
-        ("allow", "127.0.0.1"),
-        ("allow", "::1"),
-        ("allow", "10.0.0.0/8"),
-        ("allow", "172.16.0.0/12"),
-        ("allow", "192.168.0.0/16"),
-        ("deny", "all"),
-    ]
+
+
+def test_nginx_allows_the_private_networks_the_site_allows():
+    private = re.search(
+        r"location ~ \^/\(healthz\|metrics\)\$ \{(.*?)\}", SHIPPED, re.S
+    )
+    rules = re.findall(r"^\s*(allow|deny) (\S+);", private[1], re.M)
+    assert rules[-1] == ("deny", "all")
+    assert {rule for rule, _ in rules[:-1]} == {"allow"}
+    allowed = [ip_network(network) for _, network in rules[:-1]]
+    assert allowed == list(PRIVATE_NETWORKS)
 
 
 def test_open_websockets_per_address_are_limited(proxy):

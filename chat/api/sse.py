@@ -16,11 +16,12 @@ from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
-from chat import accounts, client_requests, ratelimit, replies
+from chat import accounts, client_requests, metrics, ratelimit, replies
 from chat.api.auth import api_error, authenticate
 from chat.api.events import EventStream, event, parse_ids, parse_last_event_id
 from chat.models import Message
 from chat.replies import wire
+from chat.replies.limits import refuse
 from chat.selectors import aconversation_for_user
 
 # The HTTP status of each ReplyError code; a code not listed is a bad request.
@@ -149,7 +150,7 @@ def _take_control_slot(user) -> None:
         ratelimit.bucket_key("control", user.pk), limit=per_minute, window_s=60
     )
     if refusal is not None:
-        raise replies.ReplyError(
+        raise refuse(
             "rate_limited",
             gettext("Too many requests at once. Try again in a minute."),
             limit=refusal.limit,
@@ -222,7 +223,9 @@ async def follow_events(request, user, conversation, body):
         return refused
     replies.ensure_reaper()
     try:
-        await stream.ask_snapshots(named=parse_ids(request.GET.get("resync")))
+        named = parse_ids(request.GET.get("resync"))
+        metrics.resynced("sse", len(named))
+        await stream.ask_snapshots(named=named)
     except BaseException:
         await stream.leave()
         raise

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
-from chat import ratelimit
+from chat import metrics, ratelimit
 from chat.models import Message, Profile
 from chat.providers import get_provider
 from chat.replies.errors import ReplyError
@@ -103,6 +103,8 @@ def usage_today(user) -> dict:
 
 
 def refuse(code: str, message: str, *, limit: int, retry_after_s: int | None):
+    """The error of a refusal by a limit (every limit refuses through here)."""
+    metrics.refused(code)
     return ReplyError(code, message, limit=limit, retry_after_s=retry_after_s)
 
 

@@ -15,6 +15,7 @@ class Part:
         self.sent: list[str] = []  # text already sent to the group, in order
         self.sent_len = 0  # its length in code points: the next delta's offset
         self.pending: list[str] = []  # text received but not yet sent
+        self.pending_since = 0.0  # when its oldest piece arrived (chat/metrics.py)
         self.throttle = Throttle(window_s=window_s, quiet_s=quiet_s)
         self.first_at: float | None = None  # monotonic time of its first text
         self.last_at: float | None = None  # and of its latest
@@ -24,6 +25,8 @@ class Part:
         if self.first_at is None:
             self.first_at = now
         self.last_at = now
+        if not self.pending:
+            self.pending_since = now
         self.pending.append(text)
         return self.throttle.arrived(now, more_waiting=more_waiting)
 

@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models.functions import Now
 
+from chat import metrics
 from chat.models import Message
 from chat.render_budget import render_answer
 from chat.replies import wire
@@ -68,6 +69,7 @@ def mark_reaped(
         )
     )
     if updated:
+        metrics.reaped()
         logger.warning(
             "Reaped reply %s (no checkpoint since %s)", message.pk, message.heartbeat_at
         )

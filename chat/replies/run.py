@@ -25,6 +25,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chat import metrics
 from chat.layers import forget_channel
 from chat.models import Message
 from chat.moderation import get_moderator, moderate
@@ -128,6 +129,7 @@ class ReplyRun:
 
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen())
+        metrics.STREAMS_RUNNING.inc()
         try:
             await self._stream()
         except _Gone:
@@ -138,6 +140,7 @@ class ReplyRun:
             logger.exception("Reply %s failed unexpectedly", self.message_id)
             await self._end_failed()
         finally:
+            metrics.STREAMS_RUNNING.dec()
             # Whatever ended the run, the upstream stream and the watcher end too.
             helpers = [task for task in (self.pump, self.watcher) if task is not None]
             for task in helpers:
@@ -346,9 +349,11 @@ class ReplyRun:
             self.pump.cancel()
 
     async def _flush(self, part: Part, now: float) -> None:
+        tokens, oldest = len(part.pending), part.pending_since
         delta = part.take(self.message_id, now)
         if delta is None:
             return
+        metrics.frame_sent(tokens, oldest)
         await self._group_send(delta)
         if part is self.answer:  # live formatting is the answer's alone
             self.blocks.sent(delta["text"])
@@ -453,6 +458,7 @@ class ReplyRun:
         self.ended = True
         if not stored:
             raise _Gone
+        metrics.reply_finished(status, ttft_ms)
         # The person's tokens today (this answer included), for the usage line.
         today = await database_sync_to_async(limits.usage_today_in)(
             self.conversation_id
