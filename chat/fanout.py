@@ -61,7 +61,10 @@ class Hub:
         the layer fails (nothing is left joined then)."""
         async with self.changing:
             if self.channel is None:
-                self.channel = await self.layer.new_channel(prefix="hub")
+                # The layer's own prefix: Redis's core layer reads a process's
+                # channels through one list per prefix, and a second prefix would
+                # wait for the first's blocking read.
+                self.channel = await self.layer.new_channel()
                 self.listener = detached_task(self._listen(), name="frame-hub")
             key = next(self.keys)
             self.by_key[key] = deliver
