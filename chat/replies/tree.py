@@ -28,6 +28,24 @@ WITH RECURSIVE path(id, parent_id, role, content, reasoning, depth) AS (
 SELECT id, role, content, reasoning FROM path ORDER BY depth DESC
 """
 
+# The page's read: the same walk, joined back to whole rows for the newest `limit`
+# messages, with the whole path's length beside each; one query, where fetching
+# the ids' rows by `id IN (...)` cost Django a conversion per id.
+_PAGE_SQL = """
+WITH RECURSIVE path(id, parent_id, depth) AS (
+    SELECT id, parent_id, 0 FROM {table}
+    WHERE id = %s AND conversation_id = %s
+    UNION ALL
+    SELECT m.id, m.parent_id, path.depth + 1
+    FROM {table} m JOIN path ON m.id = path.parent_id
+    WHERE path.depth + 1 < %s
+)
+SELECT m.*, (SELECT count(*) FROM path) AS path_length
+FROM path JOIN {table} m ON m.id = path.id
+WHERE path.depth < %s
+ORDER BY path.depth DESC
+"""
+
 # Deep enough for any real conversation; stops a corrupt cycle from looping forever.
 MAX_DEPTH = 1_000_000
 
@@ -84,6 +102,23 @@ def path_turns(
     return [(role, content, reasoning) for _, role, content, reasoning in rows]
 
 
+def path_messages(
+    conversation_id: int, leaf_id: int | None, *, limit: int
+) -> tuple[list[Message], int]:
+    """The last `limit` messages of the path ending at `leaf_id`, oldest first,
+    and the number of messages on the whole path."""
+    if leaf_id is None:
+        return [], 0
+    table = connection.ops.quote_name(Message._meta.db_table)
+    messages = list(
+        Message.objects.raw(
+            _PAGE_SQL.format(table=table),
+            [leaf_id, conversation_id, MAX_DEPTH, limit],
+        )
+    )
+    return messages, messages[0].path_length if messages else 0
+
+
 def siblings_of(conversation_id: int, message_ids: list[int]) -> dict[int, list[int]]:
     """Map each of these messages that has siblings to all of them, oldest first."""
     if not message_ids:
@@ -91,6 +126,15 @@ def siblings_of(conversation_id: int, message_ids: list[int]) -> dict[int, list[
     parents = dict(
         Message.objects.filter(pk__in=message_ids).values_list("id", "parent_id")
     )
+    return siblings_by_parent(conversation_id, parents)
+
+
+def siblings_by_parent(
+    conversation_id: int, parents: dict[int, int | None]
+) -> dict[int, list[int]]:
+    """`siblings_of` for messages whose parents are known (message id -> parent)."""
+    if not parents:
+        return {}
     wanted = {p for p in parents.values() if p is not None}
     family = Q(parent_id__in=wanted)
     if None in parents.values():
