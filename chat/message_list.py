@@ -1,13 +1,14 @@
 """The conversation page's messages as HTML, built in Python.
 
 The page shows up to CHAT_PAGE_MESSAGES (200) messages; through the template
-language each cost about a quarter of a millisecond (a hundred nodes, each
+language each cost about a quarter of a millisecond (some fifty nodes, each
 resolving variables, filters and translations), so a long conversation's page took
-8 times an empty one's. Here one message is one string join: the labels are translated
-once per page, and every value from the database is escaped, except `html` and
-`reasoning_html`, which the renderer sanitized when it stored them (the template
-marked them `|safe` too). The markup is the template's: `#message-template` in
-chat.html is the empty copy the page script fills in, keep the two alike.
+8 times an empty one's. Here one message is one string join: the labels are
+translated once per page, and every value from the database is escaped, except
+`html` and `reasoning_html`, which the renderer sanitized when it stored them (the
+template marked them `|safe` too). The markup is what chat.html's loop wrote;
+`#message-template` in chat.html, the empty copy the page script fills for a new
+message, must stay alike.
 """
 
 from html import escape  # Django's escape() is this, behind a lazy-string wrapper
@@ -24,9 +25,10 @@ USER = Message.Role.USER
 BADGES = ("stopped", "failed", "interrupted")
 BUSY = ' aria-busy="true"'
 PREVIOUS, NEXT = "\u2039", "\u203a"  # the branch arrows: single angle quotes
-# Date format characters finer than a minute (seconds, microseconds, epoch, ISO,
-# RFC 5322).
-SUB_MINUTE = set("sucrU")
+# Date format characters that can differ within one local minute: seconds,
+# microseconds, epoch, ISO, RFC 5322, and the zone's (a minute repeats when the
+# clocks go back).
+NOT_BY_MINUTE = set("sucrUeIOTZ")
 
 
 def _labels() -> dict[str, str]:
@@ -77,7 +79,7 @@ class _Times:
         # Formatting a date is the dearest part of a message: when the format
         # stops at the minute (it does in every language here), one title serves
         # all the messages of a minute.
-        self.by_minute = not SUB_MINUTE & set(self.title_format)
+        self.by_minute = not NOT_BY_MINUTE & set(self.title_format)
         self.titles: dict = {}
 
     def __call__(self, created_at) -> tuple[str, str, str]:

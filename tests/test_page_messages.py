@@ -4,6 +4,7 @@ queries for 500 messages as for 10."""
 
 import itertools
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
@@ -159,3 +160,32 @@ def test_the_page_makes_as_many_queries_for_500_messages_as_for_10(
     assert queries_of_the_page(alice_client, conversation) == queries_of_the_page(
         alice_client, few
     )
+
+
+def test_each_message_shows_its_own_time(alice_client, conversation, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    question = Message.objects.create(
+        conversation=conversation,
+        role="user",
+        content="q",
+        created_at=datetime(2026, 3, 1, 9, 59, 58, tzinfo=UTC),
+    )
+    conversation.current_leaf = Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        content="a",
+        parent=question,
+        created_at=datetime(2026, 3, 1, 10, 0, 3, tzinfo=UTC),
+    )
+    conversation.save()
+
+    page = alice_client.get(f"/c/{conversation.pk}/").content.decode()
+
+    assert (
+        '<time class="message-time" datetime="2026-03-01T10:59:58+01:00" '
+        'title="March 1, 2026, 10:59 a.m.">10:59</time>'
+    ) in page
+    assert (
+        '<time class="message-time" datetime="2026-03-01T11:00:03+01:00" '
+        'title="March 1, 2026, 11 a.m.">11:00</time>'
+    ) in page
