@@ -9,9 +9,9 @@ regenerated once (a sibling), and times, in the same run:
 - baseline: the linear query the history used before the tree (the newest
   CHAT_HISTORY_MESSAGES rows by id, three columns);
 - path: `tree.path_turns`, the recursive query up the branch (the same number);
-- page: what a conversation page reads (`selectors.shown_branch`: the whole
-  branch's ids, its newest 200 messages, their siblings), beside what it read
-  before the tree (its newest 201 messages and a count).
+- page: what a conversation page reads (`selectors.shown_branch`: a walk up the
+  whole branch joined to its newest 200 messages, then their siblings), beside
+  what it read before the tree (its newest 201 messages and a count).
 """
 
 import argparse

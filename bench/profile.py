@@ -7,7 +7,8 @@
 Loads: ``ttft`` (sequential short replies), ``stream`` (N streams at --rate tok/s;
 prints server CPU per 1,000 tokens), ``burst`` (figure 4 repeated: N sockets send at
 once, 10-token replies), ``fast`` (one stream as fast as the upstream goes),
-``idle`` (sockets open, nothing sent). Writes collapsed stacks to
+``idle`` (sockets open, nothing sent), ``page`` (figure 10's GETs of the page of a
+conversation of 500 messages, one after another). Writes collapsed stacks to
 bench/results/profile-<load>.txt (or --out) and prints the functions with the most
 samples (self and total).
 """
@@ -95,6 +96,12 @@ async def load(
             print(f"burst {rounds}: TTFT p50 {ttft[len(ttft) // 2]:.0f} ms", flush=True)
             rounds += 1
             await asyncio.sleep(0.2)
+    elif kind == "page":
+        gets = 0
+        while time.monotonic() < deadline:
+            await bench.page_get(origins[0], bench.long_id)
+            gets += 1
+        print(f"{gets} page GETs, {bench.page_bytes[bench.long_id]} bytes each")
     elif kind == "idle":
         sockets = await bench.open_sockets(origins, streams)
         await asyncio.sleep(seconds)
@@ -103,7 +110,9 @@ async def load(
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--load", choices=["ttft", "stream", "burst", "fast", "idle"], required=True
+        "--load",
+        choices=["ttft", "stream", "burst", "fast", "idle", "page"],
+        required=True,
     )
     parser.add_argument("--rate", type=float, default=20, help="tokens/s per stream")
     parser.add_argument("--streams", type=int, default=50)
@@ -136,6 +145,9 @@ def main(argv=None) -> None:
         bench = Bench(sizes=FULL, upstream_url=url, env=env, workdir=workdir)
         bench.user = site.make_user("bench")
         bench.cookie = site.session_cookie(bench.user)
+        if args.load == "page":
+            bench.page_cookie = bench.cookie
+            bench.long_id = site.make_long_conversation(bench.user, 500)
         servers = start_site(bench, 1, {}, "profile")
         out = Path(args.out) if args.out else RESULTS / f"profile-{args.load}.txt"
         RESULTS.mkdir(exist_ok=True)

@@ -47,18 +47,20 @@ def shown_branch(
 ) -> tuple[list[Message], int]:
     """Return the newest `limit` messages of the branch shown, oldest first, and
     how many of the branch are older; each carries `siblings` (ids, or [])."""
-    path = tree.path_ids(conversation.pk, conversation.current_leaf_id)
-    earlier = 0 if limit is None else max(0, len(path) - limit)
-    path = path[earlier:]
-    by_id = conversation.messages.in_bulk(path)
-    siblings = tree.siblings_of(conversation.pk, path)
-    messages = [by_id[message_id] for message_id in path]
+    messages, length = tree.path_messages(
+        conversation.pk,
+        conversation.current_leaf_id,
+        limit=tree.MAX_DEPTH if limit is None else limit,
+    )
+    siblings = tree.siblings_by_parent(
+        conversation.pk, {message.pk: message.parent_id for message in messages}
+    )
     for message in messages:
         message.siblings = siblings.get(message.pk, [])
         message.sibling_index = (
             message.siblings.index(message.pk) + 1 if message.siblings else 1
         )
-    return messages, earlier
+    return messages, length - len(messages)
 
 
 def streaming_replies(*, conversation_id: int) -> QuerySet[Message]:

@@ -14,6 +14,7 @@ from chat import sidebar
 from chat.choices import available_models, start_conversation
 from chat.forms import RenameForm, SignupForm
 from chat.i18n import page_catalog
+from chat.message_list import messages_html
 from chat.models import Conversation
 from chat.profiles import profile_for
 from chat.providers import default_model
@@ -28,6 +29,7 @@ def chat_page(
     *,
     show_all=False,
     archived=False,
+    shown_message_id: int | None = None,
     **extra,
 ):
     model_name = default_model(conversation)
@@ -48,6 +50,9 @@ def chat_page(
             "archived_view": archived,
             "conversation": conversation,
             "messages": messages,
+            "messages_html": messages_html(
+                messages, model_name=model_name, shown_message_id=shown_message_id
+            ),
             "earlier_count": earlier_count,
             "model_name": model_name,
             "models": available_models() if conversation else [],

@@ -8,7 +8,6 @@ cost grows with the branch's depth, not with the size of the whole tree.
 """
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils.translation import gettext
 
 from chat.models import Conversation, Message
@@ -26,6 +25,24 @@ WITH RECURSIVE path(id, parent_id, role, content, reasoning, depth) AS (
     WHERE path.depth + 1 < %s
 )
 SELECT id, role, content, reasoning FROM path ORDER BY depth DESC
+"""
+
+# The page's read: the same walk, joined back to whole rows for the newest `limit`
+# messages, with the whole path's length beside each; one query, where fetching
+# the ids' rows by `id IN (...)` cost Django a conversion per id.
+_PAGE_SQL = """
+WITH RECURSIVE path(id, parent_id, depth) AS (
+    SELECT id, parent_id, 0 FROM {table}
+    WHERE id = %s AND conversation_id = %s
+    UNION ALL
+    SELECT m.id, m.parent_id, path.depth + 1
+    FROM {table} m JOIN path ON m.id = path.parent_id
+    WHERE path.depth + 1 < %s
+)
+SELECT m.*, (SELECT count(*) FROM path) AS path_length
+FROM path JOIN {table} m ON m.id = path.id
+WHERE path.depth < %s
+ORDER BY path.depth DESC
 """
 
 # Deep enough for any real conversation; stops a corrupt cycle from looping forever.
@@ -84,6 +101,23 @@ def path_turns(
     return [(role, content, reasoning) for _, role, content, reasoning in rows]
 
 
+def path_messages(
+    conversation_id: int, leaf_id: int | None, *, limit: int
+) -> tuple[list[Message], int]:
+    """The last `limit` messages of the path ending at `leaf_id`, oldest first,
+    and the number of messages on the whole path."""
+    if leaf_id is None:
+        return [], 0
+    table = connection.ops.quote_name(Message._meta.db_table)
+    messages = list(
+        Message.objects.raw(
+            _PAGE_SQL.format(table=table),
+            [leaf_id, conversation_id, MAX_DEPTH, limit],
+        )
+    )
+    return messages, messages[0].path_length if messages else 0
+
+
 def siblings_of(conversation_id: int, message_ids: list[int]) -> dict[int, list[int]]:
     """Map each of these messages that has siblings to all of them, oldest first."""
     if not message_ids:
@@ -91,17 +125,30 @@ def siblings_of(conversation_id: int, message_ids: list[int]) -> dict[int, list[
     parents = dict(
         Message.objects.filter(pk__in=message_ids).values_list("id", "parent_id")
     )
-    wanted = {p for p in parents.values() if p is not None}
-    family = Q(parent_id__in=wanted)
+    return siblings_by_parent(conversation_id, parents)
+
+
+def siblings_by_parent(
+    conversation_id: int, parents: dict[int, int | None]
+) -> dict[int, list[int]]:
+    """`siblings_of` for messages whose parents are known (message id -> parent)."""
+    if not parents:
+        return {}
+    wanted = sorted({p for p in parents.values() if p is not None})
+    family = [f"parent_id IN ({', '.join(['%s'] * len(wanted))})"] if wanted else []
     if None in parents.values():
-        family |= Q(parent__isnull=True)
+        family.append("parent_id IS NULL")
+    table = connection.ops.quote_name(Message._meta.db_table)
+    # Plain parameters: the ORM's `__in` prepares each id one by one, which cost
+    # more than the query itself for a page's 200 parents.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, parent_id FROM {table} WHERE conversation_id = %s"
+            f" AND ({' OR '.join(family)}) ORDER BY id",
+            [conversation_id, *wanted],
+        )
+        rows = cursor.fetchall()
     by_parent: dict[int | None, list[int]] = {}
-    rows = (
-        Message.objects.filter(conversation_id=conversation_id)
-        .filter(family)
-        .order_by("id")
-        .values_list("id", "parent_id")
-    )
     for message_id, parent_id in rows:
         by_parent.setdefault(parent_id, []).append(message_id)
     return {
