@@ -1,4 +1,4 @@
-"""Channel-layer chores that differ between layers."""
+"""Channel-layer chores that differ between layers, and the core layer over shards."""
 
 import asyncio
 import contextlib
