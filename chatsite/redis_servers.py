@@ -44,8 +44,14 @@ def layer_hosts(urls: list[str], *, sentinels: list[str], **options) -> list[dic
     if not sentinels:
         return [{"address": url, **options} for url in urls]
     addresses = sentinel_addresses(sentinels)
-    # The Sentinels answer on their own connections: a dead one must time out too.
-    sentinel_kwargs = {k: v for k, v in options.items() if k.startswith("socket_")}
+    # The Sentinels answer on a pool of their own, asked at every new connection to
+    # a master: a dead one must time out, and a burst of connects needs as many
+    # (redis-py's 100 failed 300 joins at once, tests/test_load.py).
+    sentinel_kwargs = {
+        k: v
+        for k, v in options.items()
+        if k.startswith("socket_") or k == "max_connections"
+    }
     return [
         {
             "sentinels": addresses,

@@ -96,10 +96,11 @@ def test_with_sentinels_each_url_names_a_master(settings_with):
     assert first["ssl"] is True and second["ssl"] is False
     assert second["master_name"] == "chat2"
     assert "address" not in first and "host" not in first
-    # The Sentinels' own connections time out like the servers'.
+    # The Sentinels' own connections time out and are pooled like the servers'.
     assert first["sentinel_kwargs"] == {
         "socket_timeout": 30,
         "socket_connect_timeout": 5,
+        "max_connections": 1000,
     }
     cache = names["CACHES"]["default"]
     assert cache["LOCATION"] == "rediss://:secret@chat/3"
