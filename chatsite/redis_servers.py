@@ -80,5 +80,6 @@ class SentinelCachePool(SentinelConnectionPool):
     @classmethod
     def from_url(cls, url: str, *, sentinels: list[str], **options):
         master = master_of(url)
-        sentinel = Sentinel(sentinel_addresses(sentinels))
+        timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
+        sentinel = Sentinel(sentinel_addresses(sentinels), sentinel_kwargs=timeouts)
         return cls(master.pop("master_name"), sentinel, **master, **options)

@@ -127,6 +127,7 @@ REDIS_SENTINELS = envlist("REDIS_SENTINELS", "")
 if REDIS_URLS:
     from chatsite.redis_servers import layer_backend, layer_hosts
 
+    _redis_connect_timeout_s = envfloat("REDIS_CONNECT_TIMEOUT_S", 5)
     # Sizing and the measurements behind it: deploy/README.md.
     _redis_hosts = layer_hosts(
         REDIS_URLS,
@@ -134,7 +135,7 @@ if REDIS_URLS:
         # Above the core layer's 5 s blocking pop: redis-py's default of 5 s made
         # idle sockets die with 1011 (docs/FIELD_NOTES.md).
         socket_timeout=envfloat("REDIS_SOCKET_TIMEOUT_S", 30),
-        socket_connect_timeout=envfloat("REDIS_CONNECT_TIMEOUT_S", 5),
+        socket_connect_timeout=_redis_connect_timeout_s,
         # Ping idle pooled connections so a firewall or NAT cannot cut them unseen.
         health_check_interval=envint("REDIS_HEALTH_CHECK_S", 15),
         # Every command in flight holds a pooled connection: a process needs about
@@ -180,6 +181,8 @@ if REDIS_URLS:
         CACHES["default"]["OPTIONS"] = {
             "pool_class": "chatsite.redis_servers.SentinelCachePool",
             "sentinels": REDIS_SENTINELS,
+            # A dead Sentinel or master must not hold a request for minutes.
+            "socket_connect_timeout": _redis_connect_timeout_s,
         }
 else:
     CHANNEL_LAYER_BACKEND = "channels.layers.InMemoryChannelLayer"

@@ -105,20 +105,20 @@ def test_with_sentinels_each_url_names_a_master(settings_with):
     cache = names["CACHES"]["default"]
     assert cache["LOCATION"] == "rediss://:secret@chat/3"
     assert cache["OPTIONS"]["pool_class"] == "chatsite.redis_servers.SentinelCachePool"
+    assert cache["OPTIONS"]["socket_connect_timeout"] == 5
 
 
 def test_the_cache_pool_finds_the_master_by_the_urls_host():
     pool = SentinelCachePool.from_url(
-        "redis://:secret@chat/3", sentinels=["127.0.0.1:1"]
+        "redis://:secret@chat/3", sentinels=["127.0.0.1:1"], socket_connect_timeout=5
     )
 
     assert pool.service_name == "chat"
     assert pool.connection_kwargs["db"] == 3
     assert pool.connection_kwargs["password"] == "secret"
-    assert (
-        pool.sentinel_manager.sentinels[0].connection_pool.connection_kwargs["port"]
-        == 1
-    )
+    sentinel = pool.sentinel_manager.sentinels[0].connection_pool.connection_kwargs
+    assert (sentinel["port"], sentinel["socket_connect_timeout"]) == (1, 5)
+    assert pool.connection_kwargs["socket_connect_timeout"] == 5
 
 
 @pytest.mark.parametrize("item", ["10.0.0.5:port", ":26379", "a:99999"])
