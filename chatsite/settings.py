@@ -120,31 +120,39 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env("REDIS_URL")
-if REDIS_URL:
+# One URL per shard of the channel layer; with Sentinels, each URL's host names a
+# master they monitor (chatsite/redis_servers.py, deploy/README.md).
+REDIS_URLS = envlist("REDIS_URL", "")
+REDIS_SENTINELS = envlist("REDIS_SENTINELS", "")
+if REDIS_URLS:
+    from chatsite.redis_servers import layer_backend, layer_hosts
+
+    _redis_connect_timeout_s = envfloat("REDIS_CONNECT_TIMEOUT_S", 5)
     # Sizing and the measurements behind it: deploy/README.md.
-    CHANNEL_LAYER_BACKEND = env(
-        "CHANNEL_LAYER_BACKEND", "channels_redis.core.RedisChannelLayer"
-    )
-    _redis_host = {
-        "address": REDIS_URL,
+    _redis_hosts = layer_hosts(
+        REDIS_URLS,
+        sentinels=REDIS_SENTINELS,
         # Above the core layer's 5 s blocking pop: redis-py's default of 5 s made
         # idle sockets die with 1011 (docs/FIELD_NOTES.md).
-        "socket_timeout": envfloat("REDIS_SOCKET_TIMEOUT_S", 30),
-        "socket_connect_timeout": envfloat("REDIS_CONNECT_TIMEOUT_S", 5),
+        socket_timeout=envfloat("REDIS_SOCKET_TIMEOUT_S", 30),
+        socket_connect_timeout=_redis_connect_timeout_s,
         # Ping idle pooled connections so a firewall or NAT cannot cut them unseen.
-        "health_check_interval": envint("REDIS_HEALTH_CHECK_S", 15),
+        health_check_interval=envint("REDIS_HEALTH_CHECK_S", 15),
         # Every command in flight holds a pooled connection: a process needs about
         # one per socket connecting at once plus one per running answer. redis-py's
         # default of 100 made a burst of connects fail (docs/FIELD_NOTES.md).
-        "max_connections": envint("REDIS_MAX_CONNECTIONS", 1000),
-    }
+        max_connections=envint("REDIS_MAX_CONNECTIONS", 1000),
+    )
+    CHANNEL_LAYER_BACKEND = layer_backend(
+        env("CHANNEL_LAYER_BACKEND", "channels_redis.core.RedisChannelLayer"),
+        shards=len(_redis_hosts),
+    )
     if CHANNEL_LAYER_BACKEND.endswith("RedisPubSubChannelLayer"):
         # Pub/sub has no capacity or expiry: a message reaches whoever listens now.
-        _layer_config = {"hosts": [_redis_host]}
+        _layer_config = {"hosts": _redis_hosts}
     else:
         _layer_config = {
-            "hosts": [_redis_host],
+            "hosts": _redis_hosts,
             # Per process, not per socket: every socket of a process reads one
             # Redis list, so this is the backlog a process may fall behind by
             # before group_send drops (offsets and resync repair that).
@@ -160,13 +168,22 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": CHANNEL_LAYER_BACKEND, "CONFIG": _layer_config}
     }
+    # The cache lives on the first shard only: Django's cache takes several URLs
+    # as one writer and its read replicas, not as shards.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": REDIS_URLS[0],
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "chatsite"),
         }
     }
+    if REDIS_SENTINELS:
+        CACHES["default"]["OPTIONS"] = {
+            "pool_class": "chatsite.redis_servers.SentinelCachePool",
+            "sentinels": REDIS_SENTINELS,
+            # A dead Sentinel or master must not hold a request for minutes.
+            "socket_connect_timeout": _redis_connect_timeout_s,
+        }
 else:
     CHANNEL_LAYER_BACKEND = "chat.layers.InMemoryLayer"
     CHANNEL_LAYERS = {

@@ -47,6 +47,8 @@ def site_env(*, upstream_url: str, **settings) -> dict:
         "CHAT_MAX_RETRIES": "0",
         "CHAT_MODEL_TITLES": "false",
         "LOG_LEVEL": "WARNING",
+        # With it, REDIS_URL's hosts name Sentinel masters: the two go together.
+        "REDIS_SENTINELS": os.environ.get("REDIS_SENTINELS", ""),
     }
     env.update({name: str(value) for name, value in settings.items()})
     return env

@@ -1,7 +1,10 @@
 """Fixtures for tests that need real PostgreSQL and Redis (`@pytest.mark.services`).
 
 Without DATABASE_URL / REDIS_URL such a test is skipped, except under CI=true, where
-it fails: CI must not pass by running nothing.
+it fails: CI must not pass by running nothing. The same holds for the Redis setups
+of the sharded and Sentinel variants: TEST_REDIS_SHARD_URL (a second Redis server),
+TEST_REDIS_SENTINELS and TEST_REDIS_SENTINEL_URL (as REDIS_SENTINELS and REDIS_URL
+would name them to a site).
 """
 
 import os
@@ -9,6 +12,9 @@ import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis
+
+from chatsite.redis_servers import SentinelCachePool
 
 
 def unavailable(why: str):
@@ -36,6 +42,35 @@ def postgres_url() -> str:
 def redis_url() -> str:
     """The Redis server of the channel layer and the cache."""
     return _require("REDIS_URL", ("redis", "rediss"))
+
+
+@pytest.fixture(scope="session")
+def redis_shard_url(redis_url) -> str:
+    """A second Redis server, which the sharded variants add to REDIS_URL's."""
+    return _require("TEST_REDIS_SHARD_URL", ("redis", "rediss"))
+
+
+@pytest.fixture(scope="session")
+def redis_through_sentinel() -> dict:
+    """REDIS_URL and REDIS_SENTINELS of a site that finds its Redis through Sentinel."""
+    sentinels = os.environ.get("TEST_REDIS_SENTINELS", "")
+    if not sentinels:
+        unavailable("TEST_REDIS_SENTINELS must list Sentinels (host:port, ...)")
+    url = _require("TEST_REDIS_SENTINEL_URL", ("redis", "rediss"))
+    return {"REDIS_URL": url, "REDIS_SENTINELS": sentinels}
+
+
+def redis_clients(env: dict) -> list[redis.Redis]:
+    """A client for each Redis shard of a site with this environment."""
+    sentinels = [item for item in env.get("REDIS_SENTINELS", "").split(",") if item]
+    clients = []
+    for url in env["REDIS_URL"].split(","):
+        if sentinels:
+            pool = SentinelCachePool.from_url(url, sentinels=sentinels)
+        else:
+            pool = redis.ConnectionPool.from_url(url)
+        clients.append(redis.Redis.from_pool(pool))
+    return clients
 
 
 def url_of_the_test_database(postgres_url: str) -> str:

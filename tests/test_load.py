@@ -17,6 +17,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import connections
 
 from chat.models import Conversation, Message, Profile
+from chatsite.redis_servers import layer_hosts
 from tests.servers import (
     SiteServer,
     Tab,
@@ -27,11 +28,15 @@ from tests.servers import (
 )
 from tests.services import (  # noqa: F401 (fixtures)
     postgres_url,
+    redis_through_sentinel,
     redis_url,
     url_of_the_test_database,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+# The settings' pool options, for a layer of the test's own.
+POOL_OPTIONS = ("socket_timeout", "socket_connect_timeout", "max_connections")
 
 
 @pytest.fixture(scope="module")
@@ -172,14 +177,28 @@ async def test_two_hundred_people_sending_five_messages_each_lose_nothing(
     assert len(upstream.requests) == total
 
 
+@pytest.mark.parametrize(
+    "through_sentinel", [False, True], ids=["one server", "through Sentinel"]
+)
 async def test_a_burst_of_sockets_joining_groups_fits_a_processs_redis_pool(
     redis_url,  # noqa: F811
+    through_sentinel,
+    request,
 ):
-    """300 joins at once on one process: MaxConnectionsError at redis-py's 100."""
+    """300 joins at once on one process: MaxConnectionsError at redis-py's 100
+    (through Sentinel: also in the pool that asks the Sentinels for the master)."""
     burst = 300
     from channels_redis.core import RedisChannelLayer
 
     config = dict(settings.CHANNEL_LAYERS["default"]["CONFIG"])
+    if through_sentinel:
+        found = request.getfixturevalue("redis_through_sentinel")
+        options = {k: v for k, v in config["hosts"][0].items() if k in POOL_OPTIONS}
+        config["hosts"] = layer_hosts(
+            [found["REDIS_URL"]],
+            sentinels=found["REDIS_SENTINELS"].split(","),
+            **options,
+        )
     layer = RedisChannelLayer(**{**config, "prefix": f"burst{uuid.uuid4().hex[:8]}"})
     channels = [await layer.new_channel() for _ in range(burst)]
 

@@ -5,7 +5,8 @@ clients are real websocket clients with a real session cookie. A reply runs in t
 process whose socket asked for it, so "the run lives on A" below is exact.
 
 Every test runs on both Redis channel layers (the core one, and pub/sub), unless
-`@on_layers(...)` names the ones it is about.
+`@on_layers(...)` names the ones it is about; those marked `@on_every_redis` also run
+on each layer sharded over two Redis servers, and on the core layer through Sentinel.
 """
 
 import asyncio
@@ -14,17 +15,20 @@ import urllib.request
 import uuid
 
 import pytest
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
 from chat.models import Message
+from chatsite.redis_servers import layer_backend, layer_hosts
 from tests.hostile_corpus import LONG_RICH_MARKDOWN
 from tests.servers import SiteServer, Tab, full_text, two_servers
 from tests.services import (  # noqa: F401 (fixtures)
     postgres_url,
+    redis_clients,
+    redis_shard_url,
+    redis_through_sentinel,
     redis_url,
     services_env,
 )
@@ -36,7 +40,15 @@ REAP_AFTER_S = 2.0
 
 CORE = "channels_redis.core.RedisChannelLayer"
 PUBSUB = "channels_redis.pubsub.RedisPubSubChannelLayer"
-LAYERS = {CORE: "core layer", PUBSUB: "pubsub layer"}
+ONE_SERVER, TWO_SHARDS, SENTINEL = "one server", "two shards", "sentinel"
+# Test id: (channel layer, the Redis it runs on).
+VARIANTS = {
+    "core layer": (CORE, ONE_SERVER),
+    "pubsub layer": (PUBSUB, ONE_SERVER),
+    "core layer, two shards": (CORE, TWO_SHARDS),
+    "pubsub layer, two shards": (PUBSUB, TWO_SHARDS),
+    "core layer, through Sentinel": (CORE, SENTINEL),
+}
 
 
 def on_layers(*backends: str):
@@ -44,31 +56,54 @@ def on_layers(*backends: str):
     return pytest.mark.layers(*backends)
 
 
+# What the sharded and Sentinel variants add to the suite's time is paid only by
+# the tests that cross processes through the layer in a way each setup could break.
+on_every_redis = pytest.mark.every_redis
+
+
 def pytest_generate_tests(metafunc):
-    if "layer" in metafunc.fixturenames:
+    if "variant" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("layers")
-        backends = marker.args if marker else tuple(LAYERS)
-        metafunc.parametrize(
-            "layer",
-            backends,
-            ids=[LAYERS[backend] for backend in backends],
-            indirect=True,
-            scope="module",
-        )
+        backends = marker.args if marker else (CORE, PUBSUB)
+        every_redis = metafunc.definition.get_closest_marker("every_redis")
+        ids = [
+            name
+            for name, (backend, setup) in VARIANTS.items()
+            if backend in backends and (every_redis or setup == ONE_SERVER)
+        ]
+        metafunc.parametrize("variant", ids, ids=ids, indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module")
-def layer(request) -> str:
-    """The channel layer class of the servers (parametrized above)."""
+def variant(request) -> str:
+    """The test id of the servers' channel layer and Redis (parametrized above)."""
     return request.param
+
+
+@pytest.fixture(scope="module")
+def layer(variant) -> str:
+    """The channel layer class the servers are configured with."""
+    return VARIANTS[variant][0]
+
+
+@pytest.fixture(scope="module")
+def redis_env(variant, redis_url, request) -> dict:  # noqa: F811
+    """REDIS_URL and REDIS_SENTINELS of the servers."""
+    setup = VARIANTS[variant][1]
+    if setup == TWO_SHARDS:
+        shard = request.getfixturevalue("redis_shard_url")
+        return {"REDIS_URL": f"{redis_url},{shard}", "REDIS_SENTINELS": ""}
+    if setup == SENTINEL:
+        return request.getfixturevalue("redis_through_sentinel")
+    return {"REDIS_URL": redis_url, "REDIS_SENTINELS": ""}
 
 
 @pytest.fixture(scope="module")
 def servers(
     layer,
+    redis_env,
     django_db_setup,
     postgres_url,  # noqa: F811
-    redis_url,  # noqa: F811
     upstream,
     tmp_path_factory,
 ):
@@ -76,8 +111,9 @@ def servers(
         name="multiprocess",
         upstream_url=upstream.base_url,
         postgres_url=postgres_url,
-        redis_url=redis_url,
+        redis_url=redis_env["REDIS_URL"],
         layer=layer,
+        REDIS_SENTINELS=redis_env["REDIS_SENTINELS"],
         CHAT_REQUEST_TIMEOUT_S=10,
         CHAT_FLUSH_MS=20,
         CHAT_HEARTBEAT_S=1,
@@ -90,7 +126,7 @@ def servers(
 
 
 @pytest.fixture
-def cluster(servers, upstream, layer, settings):
+def cluster(servers, upstream, layer, redis_env, settings):
     """Both servers up (a test may have killed one), the upstream unscripted, and
     this process on their channel layer (a management command sends on it)."""
     for server in servers:
@@ -98,10 +134,16 @@ def cluster(servers, upstream, layer, settings):
             server.start()
             server.wait_healthy()
     upstream.reset()
-    hosts = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    hosts = layer_hosts(
+        redis_env["REDIS_URL"].split(","),
+        sentinels=[s for s in redis_env["REDIS_SENTINELS"].split(",") if s],
+    )
     prefix = servers[0].env["CHANNEL_LAYER_PREFIX"]
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": layer, "CONFIG": {"hosts": hosts, "prefix": prefix}}
+        "default": {
+            "BACKEND": layer_backend(layer, shards=len(hosts)),
+            "CONFIG": {"hosts": hosts, "prefix": prefix},
+        }
     }
     return servers
 
@@ -129,6 +171,7 @@ async def stored(message_id: int) -> Message:
     return await Message.objects.aget(pk=message_id)
 
 
+@on_every_redis
 @pytest.mark.parametrize("stopper", ["the tab on the run's process", "the other tab"])
 async def test_two_tabs_on_two_processes_follow_a_reply_and_either_stops_it(
     cluster, alice, conversation, tabs, stopper
@@ -156,6 +199,7 @@ async def test_two_tabs_on_two_processes_follow_a_reply_and_either_stops_it(
     assert on_a.text(message_id) == on_b.text(message_id) == message.content
 
 
+@on_every_redis
 async def test_a_socket_that_reconnects_to_another_process_gets_the_exact_text(
     cluster, alice, conversation, tabs
 ):
@@ -293,6 +337,7 @@ async def test_the_same_send_on_two_processes_at_once_runs_one_reply(
     assert len(asked) == 1
 
 
+@on_every_redis
 async def test_reap_replies_command_tells_tabs_on_any_process(
     cluster, alice, conversation, tabs
 ):
@@ -400,13 +445,29 @@ async def test_deltas_the_core_layer_drops_for_a_stalled_process_are_resynced(
     assert behind.text(message_id) == message.content == full_text(300)
 
 
+@pytest.fixture
+def redis_shards(cluster):
+    """A client for each Redis shard of the servers (blocking, and quick)."""
+    clients = redis_clients(cluster[0].env)
+    yield clients
+    for client in clients:
+        client.close()
+
+
+def subscribers(shards, channel: str) -> int:
+    """How many Redis connections subscribe to this pub/sub channel, on any shard."""
+    return sum(count for shard in shards for _, count in shard.pubsub_numsub(channel))
+
+
+def subscribed(shards, pattern: str) -> set[bytes]:
+    """The pub/sub channels matching `pattern` someone subscribes to, on any shard."""
+    return {channel for shard in shards for channel in shard.pubsub_channels(pattern)}
+
+
 @on_layers(PUBSUB)
+@on_every_redis
 async def test_a_finished_reply_leaves_no_redis_subscription_for_its_run(
-    cluster,
-    alice,
-    conversation,
-    tabs,
-    redis_url,  # noqa: F811
+    cluster, alice, conversation, tabs, redis_shards
 ):
     a, _ = cluster
     tab = await tabs(a, alice, conversation.pk)
@@ -414,60 +475,43 @@ async def test_a_finished_reply_leaves_no_redis_subscription_for_its_run(
     message_id = (await tab.until("reply.start"))["message_id"]
     await tab.until("reply.delta", message_id=message_id)
     run_channel = (await stored(message_id)).run_channel
-    client = aioredis.from_url(redis_url)
+    # While it runs, the run listens on its channel (stop, snapshot requests).
+    assert subscribers(redis_shards, run_channel) == 1
+
+    await tab.until("reply.done", message_id=message_id)
+
+    # The run forgets its channel after `done` goes out, and nothing tells
+    # anyone when: there is no event to await, so poll Redis, bounded.
     try:
-        # While it runs, the run listens on its channel (stop, snapshot requests).
-        assert await subscribers(client, run_channel) == 1
-
-        await tab.until("reply.done", message_id=message_id)
-
-        # The run forgets its channel after `done` goes out, and nothing tells
-        # anyone when: there is no event to await, so poll Redis, bounded.
-        try:
-            async with asyncio.timeout(5):
-                while await subscribers(client, run_channel):  # noqa: ASYNC110
-                    await asyncio.sleep(0.02)
-        except TimeoutError:
-            pytest.fail(f"{run_channel} is still subscribed after the reply ended")
-    finally:
-        await client.aclose()
+        async with asyncio.timeout(5):
+            while subscribers(redis_shards, run_channel):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        pytest.fail(f"{run_channel} is still subscribed after the reply ended")
 
 
 @on_layers(PUBSUB)
 async def test_refused_sends_leave_no_redis_subscription(
-    cluster,
-    alice,
-    conversation,
-    tabs,
-    redis_url,  # noqa: F811
+    cluster, alice, conversation, tabs, redis_shards
 ):
     a, _ = cluster
-    prefix = a.env["CHANNEL_LAYER_PREFIX"]
+    pattern = a.env["CHANNEL_LAYER_PREFIX"] + "*"
     tab = await tabs(a, alice, conversation.pk)
     await tab.send(type="send", content="!tokens 200 !delay 10")
     message_id = (await tab.until("reply.start"))["message_id"]
-    client = aioredis.from_url(redis_url)
-    try:
-        before = set(await client.pubsub_channels(f"{prefix}*"))
-        for attempt in range(3):
-            await tab.send(type="send", content="again", client_id=f"busy-{attempt}")
-            error = await tab.until("error", client_id=f"busy-{attempt}")
-            assert error["code"] == "busy"
-        after = set(await client.pubsub_channels(f"{prefix}*"))
-        await tab.send(type="stop", message_id=message_id)
-        await tab.until("reply.done", message_id=message_id)
-    finally:
-        await client.aclose()
+    before = subscribed(redis_shards, pattern)
+    for attempt in range(3):
+        await tab.send(type="send", content="again", client_id=f"busy-{attempt}")
+        error = await tab.until("error", client_id=f"busy-{attempt}")
+        assert error["code"] == "busy"
+    after = subscribed(redis_shards, pattern)
+    await tab.send(type="stop", message_id=message_id)
+    await tab.until("reply.done", message_id=message_id)
 
     assert after <= before
 
 
-async def subscribers(client, channel: str) -> int:
-    """How many Redis connections subscribe to this pub/sub channel."""
-    [(_, count)] = await client.pubsub_numsub(channel)
-    return count
-
-
+@on_every_redis
 def test_health_answers_through_a_real_server(cluster):
     a, _ = cluster
     with urllib.request.urlopen(f"{a.url}/healthz", timeout=5) as response:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from tests.servers import BASE_DIR, SiteServer, manage, site_env
-from tests.services import unavailable
+from tests.services import redis_clients, unavailable
 from tests.upstream import FakeUpstream
 
 NO_PLAYWRIGHT = "playwright is not installed (pip install -e .[browser])"
@@ -105,13 +105,11 @@ def server_env(browser_database, browser_upstream):
     )
     yield env
     if env.get("REDIS_URL"):
-        import redis
-
-        client = redis.Redis.from_url(env["REDIS_URL"])
-        keys = list(client.scan_iter(match=env["CHANNEL_LAYER_PREFIX"] + "*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        for client in redis_clients(env):
+            keys = list(client.scan_iter(match=env["CHANNEL_LAYER_PREFIX"] + "*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
 
 
 @pytest.fixture(scope="package")
