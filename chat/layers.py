@@ -1,4 +1,5 @@
-"""Channel-layer chores that differ between layers, and the core layer over shards."""
+"""Channel layers: chores that differ between layers, the core layer over shards, and
+the one-process layer."""
 
 import asyncio
 import collections
@@ -8,7 +9,6 @@ import time
 
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
-
 from channels_redis.core import RedisChannelLayer
 
 

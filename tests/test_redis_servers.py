@@ -38,7 +38,7 @@ def test_without_redis_url_the_layer_stays_in_memory_and_the_cache_local(
 ):
     names = settings_with()
 
-    assert layer_of(names) == ("channels.layers.InMemoryChannelLayer", None)
+    assert layer_of(names) == ("chat.layers.InMemoryLayer", None)
     assert "CACHES" not in names
 
 
