@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 
+from chat.layers import forget_channel
 from chat.replies import wire
 from chat.tasks import detached_task
 
@@ -34,6 +35,7 @@ Deliver = Callable[[str], Awaitable[None]]
 
 # How long the hub waits before it reads again after its layer failed (Redis).
 RETRY_S = 1.0
+STOP = "hub.stop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,17 @@ class Hub:
             if not here:
                 del self.followers[conversation_id]
 
+    async def stop(self) -> None:
+        """Stop listening and let the layer forget the hub's channel (the test
+        suite, before it closes a test's loop: cancelling a pub/sub receive then
+        waits on a layer that is being torn down)."""
+        if self.listener is None:
+            return
+        await self.layer.send(self.channel, {"type": STOP})
+        await self.listener
+        await forget_channel(self.layer, self.channel)
+        self.listener = self.channel = None
+
     async def _listen(self) -> None:
         while True:
             try:
@@ -103,6 +116,8 @@ class Hub:
                 logger.exception("The frame hub could not read its channel")
                 await asyncio.sleep(RETRY_S)
                 continue
+            if event.get("type") == STOP:
+                return
             await self.hand_over(event)
 
     async def hand_over(self, event: dict) -> None:
@@ -122,6 +137,13 @@ class Hub:
 
 
 _hubs: dict[int, Hub] = {}
+
+
+async def stop_hub() -> None:
+    """Stop the running loop's hub, if it has one."""
+    current = _hubs.pop(id(asyncio.get_running_loop()), None)
+    if current is not None and current.loop is asyncio.get_running_loop():
+        await current.stop()
 
 
 def hub() -> Hub:

@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.db import connections
 
-from chat import offsets, providers
+from chat import fanout, offsets, providers
 from chat.models import Conversation
 from chat.providers.openai import close_clients
 from tests.servers import session_cookie
@@ -46,10 +46,12 @@ def fresh_state(settings):
 
 
 @pytest.fixture(autouse=True)
-async def upstream_clients_closed():
-    """Close the provider's clients of this test's loop, with the loop's sockets."""
+async def loop_resources_closed():
+    """Close what this test's loop holds before the loop closes: the provider's
+    clients and the frame hub's subscription."""
     yield
     await close_clients()
+    await fanout.stop_hub()
 
 
 @pytest.fixture

@@ -97,14 +97,14 @@ async def test_a_run_that_breaks_still_counts_the_tokens_it_used(
 ):
     settings.CHAT_CHECKPOINT_S = 0
 
-    def checkpoint_breaks_once_there_is_text(
-        message_id, run_channel, content, reasoning=""
-    ):
-        if content:
+    def checkpoint_breaks_once_there_is_text(rows):
+        if any(content for _, _, content, _ in rows):
             raise RuntimeError("the database went away")
-        return True
+        return set()
 
-    monkeypatch.setattr(turns, "store_checkpoint", checkpoint_breaks_once_there_is_text)
+    monkeypatch.setattr(
+        turns, "store_checkpoints", checkpoint_breaks_once_there_is_text
+    )
     openai_upstream.script(tokens=["word "] * 50, delay=0.01)
 
     turn = await replies.start_reply(conversation_id=conversation.pk, content="hi")

@@ -549,10 +549,10 @@ async def test_a_run_that_breaks_stops_its_moderation_watcher_and_ends_failed(
     settings.CHAT_MODERATION_INTERVAL_S = 0.01
     settings.CHAT_CHECKPOINT_S = 0
 
-    def broken_checkpoint(message_id, content):
+    def broken_checkpoints(rows):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(turns, "store_checkpoint", broken_checkpoint)
+    monkeypatch.setattr(turns, "store_checkpoints", broken_checkpoints)
     openai_upstream.script(tokens=["slow "] * 50, delay=0.02)
     socket = await connect(alice, conversation.pk)
     await socket.send(type="send", content="hello")

@@ -2,9 +2,9 @@
 
 Every CHAT_CHECKPOINT_S each running answer's text so far is stored, and its
 heartbeat renewed so the reaper spares it. One writer per process stores them all
-in one transaction, one database-thread hop, instead of a hop and a commit per
-answer: at 200 streams that was 100 hops a second on the one database thread
-(bench/README.md, figure 5).
+in one UPDATE (`turns.store_checkpoints`), one database-thread hop, instead of a
+hop, an UPDATE and a commit per answer: at 200 streams that was 100 hops a second
+on the one database thread (bench/README.md, figure 5).
 
 A run that learns from a round that its answer is no longer its own (reaped,
 deleted), or that the write failed, stops as it did when it wrote alone
@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import transaction
 
 from chat.replies import turns
 from chat.tasks import detached_task
@@ -68,7 +67,7 @@ class Checkpoints:
         rows = [run.checkpoint_row() for run in runs]
         try:
             if rows:
-                gone = await database_sync_to_async(store_checkpoints)(rows)
+                gone = await database_sync_to_async(turns.store_checkpoints)(rows)
                 for run in runs:
                     if run.message_id in gone:
                         run.checkpoint_failed(None)
@@ -80,13 +79,6 @@ class Checkpoints:
             for waiter in waiting:
                 if not waiter.done():
                     waiter.set_result(None)
-
-
-def store_checkpoints(rows: list[tuple]) -> set[int]:
-    """Store each (message id, run channel, text, thinking) in one transaction;
-    return the ids that were not stored: their answers are no longer these runs'."""
-    with transaction.atomic():
-        return {row[0] for row in rows if not turns.store_checkpoint(*row)}
 
 
 _writers: dict[int, Checkpoints] = {}

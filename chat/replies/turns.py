@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import regex
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Case, Q, TextField, Value, When
 from django.db.models.functions import Now
 from django.utils import translation
 from django.utils.translation import gettext
@@ -247,16 +248,33 @@ def _still_running(message_id: int, run_channel: str):
     )
 
 
+def store_checkpoints(rows: list[tuple[int, str, str, str]]) -> set[int]:
+    """Keep the text so far (both parts) of running answers and say their runs are
+    alive, each (message id, run channel, text, thinking) in one UPDATE and one
+    SELECT; return the ids not stored: those answers are no longer these runs'."""
+    if not rows:
+        return set()
+    owned, texts, thoughts = Q(), [], []
+    for message_id, run_channel, content, reasoning in rows:
+        owned |= Q(pk=message_id, run_channel=run_channel)
+        texts.append(When(pk=message_id, then=Value(content)))
+        thoughts.append(When(pk=message_id, then=Value(reasoning)))
+    with transaction.atomic():
+        mine = Message.objects.filter(owned, status=Message.Status.STREAMING)
+        mine.update(
+            content=Case(*texts, output_field=TextField()),
+            reasoning=Case(*thoughts, output_field=TextField()),
+            heartbeat_at=Now(),
+        )
+        stored = set(mine.values_list("pk", flat=True))
+    return {row[0] for row in rows} - stored
+
+
 def store_checkpoint(
     message_id: int, run_channel: str, content: str, reasoning: str = ""
 ) -> bool:
-    """Keep the text so far (both parts) and say the run is alive; False: it is
-    not ours."""
-    return bool(
-        _still_running(message_id, run_channel).update(
-            content=content, reasoning=reasoning, heartbeat_at=Now()
-        )
-    )
+    """Keep one answer's text so far; False: it is not this run's."""
+    return not store_checkpoints([(message_id, run_channel, content, reasoning)])
 
 
 # What the final write stores; the run leaves everything else as it was.
