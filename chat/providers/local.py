@@ -80,6 +80,18 @@ class LoadedModel:
         )
         return tokens, formatted.stop
 
+    def completion(self, prompt: list[int], stop: list, max_tokens: int):
+        """Stream one answer's chunks (the provider's call; the bench's too)."""
+        return self.llama.create_completion(
+            prompt=prompt,
+            max_tokens=max_tokens,
+            stream=True,
+            stop=stop,
+            # A 135M model loops on a phrase without a firm penalty.
+            repeat_penalty=REPEAT_PENALTY,
+            seed=settings.CHAT_LOCAL_SEED,
+        )
+
     def prompt(self, messages: list[dict], max_tokens: int) -> tuple[list[int], list]:
         """Apply the chat template, dropping the oldest turns until the reply fits."""
         budget = self.llama.n_ctx() - max_tokens
@@ -160,14 +172,7 @@ class LocalProvider(Provider):
 
         def generate():
             try:
-                for chunk in loaded.llama.create_completion(
-                    prompt=prompt,
-                    max_tokens=max_tokens,
-                    stream=True,
-                    stop=stop_words,
-                    # A 135M model loops on a phrase without a firm penalty.
-                    repeat_penalty=REPEAT_PENALTY,
-                ):
+                for chunk in loaded.completion(prompt, stop_words, max_tokens):
                     loop.call_soon_threadsafe(chunks.put_nowait, chunk["choices"][0])
                     if stop.is_set():
                         break
