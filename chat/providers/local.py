@@ -6,6 +6,7 @@ through a queue; one generation at a time per process, the others wait in line.
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -50,10 +51,15 @@ class LoadedModel:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         started = time.monotonic()
+        threads = settings.CHAT_LOCAL_THREADS or max(1, (os.cpu_count() or 2) // 2)
         self.llama = Llama(
             model_path=str(path),
             n_ctx=settings.CHAT_LOCAL_CONTEXT,
-            n_threads=settings.CHAT_LOCAL_THREADS or None,
+            n_threads=threads,
+            # Reading the prompt with every core (llama-cpp-python's default) leaves
+            # none for the server's own threads, and llama.cpp's threads spin at each
+            # step waiting for the one preempted: seconds to a first token under load.
+            n_threads_batch=threads,
             verbose=False,
         )
         eos = self.llama.token_eos()
