@@ -151,7 +151,7 @@ async def fig12_local(
     }
     bench.results["12_local_model"] = res
     bench.row(
-        f"12 local model, one answer ({res['site_tokens'][0]} tokens): tokens/s",
+        f"12 local model, answers of ≤{bench.sizes.local_tokens} tokens: tokens/s",
         res["site_tokens_per_s_median"],
         res["direct_tokens_per_s_median"],
         f"x{res['ratio']:.2f}",
