@@ -160,42 +160,51 @@ class LocalProvider(Provider):
             lock.release()
 
     async def _generate(self, messages: list[dict]) -> AsyncIterator:
-        try:
-            loaded = await asyncio.to_thread(self._loaded)
-        except ProviderError:
-            raise
-        except Exception as exc:
-            logger.exception("Could not load the local model")
-            raise ProviderError(errors.LOCAL_LOAD_ERROR) from exc
+        loaded = self._model
+        if loaded is None:  # the first answer loads the model: seconds, in a thread
+            try:
+                loaded = await asyncio.to_thread(self._loaded)
+            except ProviderError:
+                raise
+            except Exception as exc:
+                logger.exception("Could not load the local model")
+                raise ProviderError(errors.LOCAL_LOAD_ERROR) from exc
         max_tokens = self.max_answer_tokens()
-        prompt, stop_words = await asyncio.to_thread(
-            loaded.prompt, messages, max_tokens
-        )
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
         done = object()
 
         def generate():
+            # The prompt is built and the answer counted in this same trip to the
+            # thread: every hop between the loop and a thread delays the answer.
             try:
+                prompt, stop_words = loaded.prompt(messages, max_tokens)
+                produced = []
                 for chunk in loaded.completion(prompt, stop_words, max_tokens):
-                    loop.call_soon_threadsafe(chunks.put_nowait, chunk["choices"][0])
+                    choice = chunk["choices"][0]
+                    produced.append(choice["text"])
+                    loop.call_soon_threadsafe(chunks.put_nowait, choice)
                     if stop.is_set():
                         break
+                completion = loaded.count("".join(produced))
+                usage = Usage(prompt_tokens=len(prompt), completion_tokens=completion)
+                loop.call_soon_threadsafe(chunks.put_nowait, usage)
             except Exception as exc:
                 loop.call_soon_threadsafe(chunks.put_nowait, exc)
             finally:
                 loop.call_soon_threadsafe(chunks.put_nowait, done)
 
         worker = loop.run_in_executor(None, generate)
-        produced = []
         try:
             while (choice := await chunks.get()) is not done:
                 if isinstance(choice, Exception):
                     logger.error("Local generation failed: %r", choice)
                     raise ProviderError(errors.LOCAL_FAILED_ERROR)
+                if isinstance(choice, Usage):
+                    yield choice
+                    continue
                 if choice["text"]:
-                    produced.append(choice["text"])
                     yield TextDelta(choice["text"])
                 if choice.get("finish_reason"):
                     yield Finish(choice["finish_reason"])
@@ -204,5 +213,3 @@ class LocalProvider(Provider):
             # the model is free for the next reply only once it has.
             stop.set()
             await asyncio.shield(worker)
-        completion = await asyncio.to_thread(loaded.count, "".join(produced))
-        yield Usage(prompt_tokens=len(prompt), completion_tokens=completion)
