@@ -197,17 +197,18 @@ class LocalProvider(Provider):
 
         worker = loop.run_in_executor(None, generate)
         try:
-            while (choice := await chunks.get()) is not done:
-                if isinstance(choice, Exception):
-                    logger.error("Local generation failed: %r", choice)
+            # Each item: a llama.cpp choice, the answer's Usage, or an exception.
+            while (item := await chunks.get()) is not done:
+                if isinstance(item, Exception):
+                    logger.error("Local generation failed: %r", item)
                     raise ProviderError(errors.LOCAL_FAILED_ERROR)
-                if isinstance(choice, Usage):
-                    yield choice
+                if isinstance(item, Usage):
+                    yield item
                     continue
-                if choice["text"]:
-                    yield TextDelta(choice["text"])
-                if choice.get("finish_reason"):
-                    yield Finish(choice["finish_reason"])
+                if item["text"]:
+                    yield TextDelta(item["text"])
+                if item.get("finish_reason"):
+                    yield Finish(item["finish_reason"])
         finally:
             # A stop cancels us here: the worker ends after its current token, and
             # the model is free for the next reply only once it has.
