@@ -46,6 +46,8 @@ class Reply:
     stamps: StampReader = field(default_factory=StampReader)
     parts: list[str] = field(default_factory=list)
     length: int = 0  # code points received, in order: the next expected offset
+    first_text_ns: int = 0  # when the first and the latest new text arrived
+    last_text_ns: int = 0
     message_id: int | None = None
     status: str = ""
     frames: int = 0
@@ -73,6 +75,8 @@ class Reply:
             if new:
                 self.parts.append(new)
                 self.length += len(new)
+                self.first_text_ns = self.first_text_ns or now
+                self.last_text_ns = now
                 if stamped:
                     self.stamps.feed(new, now)
         elif kind == "reply.blocks":

@@ -40,6 +40,7 @@ from bench.clients import (
     raw_reply,
     relay_reply,
 )
+from bench.local import DirectReader, fig12_local, local_env
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PUBSUB = "channels_redis.pubsub.RedisPubSubChannelLayer"
@@ -86,6 +87,8 @@ class Sizes:
     step_budget_s: float  # wall-time budget for one ladder of steps
     live_rounds: int  # figure 7b: interleaved rounds of each server
     cpu_rounds: int  # figure 7: interleaved rounds of site, relay and SDK
+    local_rounds: int  # figure 12: interleaved rounds of site and direct
+    local_tokens: int  # figure 12: the local model's answer
 
 
 FULL = Sizes(
@@ -104,6 +107,8 @@ FULL = Sizes(
     step_budget_s=150,
     live_rounds=3,
     cpu_rounds=3,
+    local_rounds=5,
+    local_tokens=200,
 )
 QUICK = Sizes(
     latency_tokens=60,
@@ -121,6 +126,8 @@ QUICK = Sizes(
     step_budget_s=30,
     live_rounds=1,
     cpu_rounds=1,
+    local_rounds=2,
+    local_tokens=60,
 )
 
 
@@ -138,6 +145,7 @@ class Bench:
     page_cookie: str = ""
     page_bytes: dict = field(default_factory=dict)
     layer: str = "memory"
+    local_threads: int | None = None  # figure 12: CHAT_LOCAL_THREADS of both sides
 
     def baseline_p99(self) -> float:
         """The direct read's p99 per-token latency (figure 1), subtracted later."""
@@ -745,6 +753,17 @@ async def run_all(bench: Bench, only: set, long_id: int, empty_id: int) -> None:
             live.stop()
             plain.stop()
 
+    if 12 in only:
+        print("• figure 12: the local model, site and direct in turn", flush=True)
+        extra = local_env(bench.sizes.local_tokens, bench.local_threads)
+        (server,) = start_site(bench, 1, extra, "local")
+        direct = DirectReader({**bench.env, **extra}, bench.workdir / "direct.log")
+        try:
+            await fig12_local(bench, server, direct, bench.local_threads)
+        finally:
+            server.stop()
+            direct.stop()
+
     if 6 in only:
         for backend in (PUBSUB, CORE):
             short = backend.rsplit(".", 1)[1]
@@ -847,7 +866,12 @@ def main(argv=None) -> None:
         "--flush-ms", type=int, help="CHAT_FLUSH_MS for the site (default: its own)"
     )
     parser.add_argument(
-        "--only", help="comma-separated figures, e.g. 1,7,7b (default: all 1-11, 7b)"
+        "--only", help="comma-separated figures, e.g. 1,7,7b (default: all 1-12, 7b)"
+    )
+    parser.add_argument(
+        "--local-threads",
+        type=int,
+        help="figure 12: CHAT_LOCAL_THREADS of the site and the direct reader",
     )
     parser.add_argument("--tag", default="", help="a label stored with the results")
     parser.add_argument(
@@ -862,7 +886,7 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     use_server_arguments(args)
-    every = {*range(1, 12), "7b"}
+    every = {*range(1, 13), "7b"}
     only = (
         {int(x) if x.isdigit() else x for x in args.only.split(",")}
         if args.only
@@ -889,6 +913,7 @@ def main(argv=None) -> None:
 
         bench = Bench(sizes=sizes, upstream_url=url, env=env, workdir=workdir)
         bench.layer = args.layer
+        bench.local_threads = args.local_threads
         bench.user = site.make_user("bench")
         bench.cookie = site.session_cookie(bench.user)
         page_user = site.make_user("bench-page")

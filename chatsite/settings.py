@@ -362,6 +362,8 @@ CHAT_LOCAL_MODEL_PATH = env("CHAT_LOCAL_MODEL_PATH")
 CHAT_LOCAL_MAX_TOKENS = envint("CHAT_LOCAL_MAX_TOKENS", 512)
 CHAT_LOCAL_CONTEXT = envint("CHAT_LOCAL_CONTEXT", 2048)
 CHAT_LOCAL_THREADS = envint("CHAT_LOCAL_THREADS", 0)
+# A fixed sampling seed makes the same prompt give the same answer (the bench, tests).
+CHAT_LOCAL_SEED = int(env("CHAT_LOCAL_SEED")) if env("CHAT_LOCAL_SEED") else None
 
 # Deployment (deploy/README.md). A load balancer polls /healthz and Prometheus
 # scrapes /metrics over plain HTTP on the private network: no HTTPS redirect.

@@ -6,6 +6,7 @@ through a queue; one generation at a time per process, the others wait in line.
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -50,10 +51,15 @@ class LoadedModel:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         started = time.monotonic()
+        threads = settings.CHAT_LOCAL_THREADS or max(1, (os.cpu_count() or 2) // 2)
         self.llama = Llama(
             model_path=str(path),
             n_ctx=settings.CHAT_LOCAL_CONTEXT,
-            n_threads=settings.CHAT_LOCAL_THREADS or None,
+            n_threads=threads,
+            # Reading the prompt with every core (llama-cpp-python's default) leaves
+            # none for the server's own threads, and llama.cpp's threads spin at each
+            # step waiting for the one preempted: seconds to a first token under load.
+            n_threads_batch=threads,
             verbose=False,
         )
         eos = self.llama.token_eos()
@@ -79,6 +85,18 @@ class LoadedModel:
             formatted.prompt.encode(), add_bos=False, special=True
         )
         return tokens, formatted.stop
+
+    def completion(self, prompt: list[int], stop: list, max_tokens: int):
+        """Stream one answer's chunks (the provider's call; the bench's too)."""
+        return self.llama.create_completion(
+            prompt=prompt,
+            max_tokens=max_tokens,
+            stream=True,
+            stop=stop,
+            # A 135M model loops on a phrase without a firm penalty.
+            repeat_penalty=REPEAT_PENALTY,
+            seed=settings.CHAT_LOCAL_SEED,
+        )
 
     def prompt(self, messages: list[dict], max_tokens: int) -> tuple[list[int], list]:
         """Apply the chat template, dropping the oldest turns until the reply fits."""
@@ -142,56 +160,57 @@ class LocalProvider(Provider):
             lock.release()
 
     async def _generate(self, messages: list[dict]) -> AsyncIterator:
-        try:
-            loaded = await asyncio.to_thread(self._loaded)
-        except ProviderError:
-            raise
-        except Exception as exc:
-            logger.exception("Could not load the local model")
-            raise ProviderError(errors.LOCAL_LOAD_ERROR) from exc
+        loaded = self._model
+        if loaded is None:  # the first answer loads the model: seconds, in a thread
+            try:
+                loaded = await asyncio.to_thread(self._loaded)
+            except ProviderError:
+                raise
+            except Exception as exc:
+                logger.exception("Could not load the local model")
+                raise ProviderError(errors.LOCAL_LOAD_ERROR) from exc
         max_tokens = self.max_answer_tokens()
-        prompt, stop_words = await asyncio.to_thread(
-            loaded.prompt, messages, max_tokens
-        )
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
         done = object()
 
         def generate():
+            # The prompt is built and the answer counted in this same trip to the
+            # thread: every hop between the loop and a thread delays the answer.
             try:
-                for chunk in loaded.llama.create_completion(
-                    prompt=prompt,
-                    max_tokens=max_tokens,
-                    stream=True,
-                    stop=stop_words,
-                    # A 135M model loops on a phrase without a firm penalty.
-                    repeat_penalty=REPEAT_PENALTY,
-                ):
-                    loop.call_soon_threadsafe(chunks.put_nowait, chunk["choices"][0])
+                prompt, stop_words = loaded.prompt(messages, max_tokens)
+                produced = []
+                for chunk in loaded.completion(prompt, stop_words, max_tokens):
+                    choice = chunk["choices"][0]
+                    produced.append(choice["text"])
+                    loop.call_soon_threadsafe(chunks.put_nowait, choice)
                     if stop.is_set():
                         break
+                completion = loaded.count("".join(produced))
+                usage = Usage(prompt_tokens=len(prompt), completion_tokens=completion)
+                loop.call_soon_threadsafe(chunks.put_nowait, usage)
             except Exception as exc:
                 loop.call_soon_threadsafe(chunks.put_nowait, exc)
             finally:
                 loop.call_soon_threadsafe(chunks.put_nowait, done)
 
         worker = loop.run_in_executor(None, generate)
-        produced = []
         try:
-            while (choice := await chunks.get()) is not done:
-                if isinstance(choice, Exception):
-                    logger.error("Local generation failed: %r", choice)
+            # Each item: a llama.cpp choice, the answer's Usage, or an exception.
+            while (item := await chunks.get()) is not done:
+                if isinstance(item, Exception):
+                    logger.error("Local generation failed: %r", item)
                     raise ProviderError(errors.LOCAL_FAILED_ERROR)
-                if choice["text"]:
-                    produced.append(choice["text"])
-                    yield TextDelta(choice["text"])
-                if choice.get("finish_reason"):
-                    yield Finish(choice["finish_reason"])
+                if isinstance(item, Usage):
+                    yield item
+                    continue
+                if item["text"]:
+                    yield TextDelta(item["text"])
+                if item.get("finish_reason"):
+                    yield Finish(item["finish_reason"])
         finally:
             # A stop cancels us here: the worker ends after its current token, and
             # the model is free for the next reply only once it has.
             stop.set()
             await asyncio.shield(worker)
-        completion = await asyncio.to_thread(loaded.count, "".join(produced))
-        yield Usage(prompt_tokens=len(prompt), completion_tokens=completion)
