@@ -108,15 +108,7 @@ def refuse(code: str, message: str, *, limit: int, retry_after_s: int | None):
 
 def check_new_answer(user_id: int, reply: Message) -> None:
     """Refuse `reply` (stored, not committed) past a limit, in its transaction."""
-    # The row lock serialises counting the running answers and today's tokens.
-    # When neither limit applies (not in the settings, not in the profile) there
-    # is nothing to count, and one person's sends need not queue on the lock.
-    if _counted(limits_of(None)):
-        limits = limits_of(locked_profile(user_id))
-    else:
-        limits = limits_of(Profile.objects.filter(user_id=user_id).first())
-        if _counted(limits):
-            limits = limits_of(locked_profile(user_id))
+    limits = limits_of(locked_profile(user_id))
     check_rate(user_id, limits.messages_per_minute)
     _check_running_and_quota(user_id, limits, exclude_pk=reply.pk)
 
@@ -133,13 +125,8 @@ def precheck(user_id: int) -> None:
     _check_running_and_quota(user_id, limits, exclude_pk=None)
 
 
-def _counted(limits: Limits) -> bool:
-    """Whether a limit is counted in the database (running answers, tokens)."""
-    return bool(limits.concurrent_streams or limits.daily_token_quota)
-
-
 def _check_running_and_quota(user_id: int, limits: Limits, *, exclude_pk) -> None:
-    if not _counted(limits):
+    if not (limits.concurrent_streams or limits.daily_token_quota):
         return
     # Both in one query: the person's running answers (whenever they started)
     # and today's tokens, running answers at their estimate.

@@ -82,18 +82,13 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
         )
     if system_prompt:
         history.append({"role": "system", "content": system_prompt})
-    if up_to.parent_id is None:
-        # A conversation's first message: its path is itself, no query needed.
-        turns = [(up_to.role, "" if up_to.withheld else up_to.content, "")]
-        turns = turns[: settings.CHAT_HISTORY_MESSAGES]
-    else:
-        turns = tree.path_turns(
-            conversation.pk,
-            up_to.pk,
-            limit=settings.CHAT_HISTORY_MESSAGES,
-            # Earlier thinking goes back only when the setting asks for it.
-            with_reasoning=settings.CHAT_REASONING_IN_HISTORY,
-        )
+    turns = tree.path_turns(
+        conversation.pk,
+        up_to.pk,
+        limit=settings.CHAT_HISTORY_MESSAGES,
+        # Earlier thinking goes back only when the setting asks for it.
+        with_reasoning=settings.CHAT_REASONING_IN_HISTORY,
+    )
     for role, content, reasoning in turns:
         if role == Message.Role.ASSISTANT and not content:
             continue
