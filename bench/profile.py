@@ -122,6 +122,11 @@ def main(argv=None) -> None:
     parser.add_argument("--root", help="run the site from another checkout")
     parser.add_argument("--site-root", dest="root", help="the same as --root")
     parser.add_argument("--out", help="collapsed stacks file (default: results/)")
+    parser.add_argument(
+        "--pg-url",
+        help="run the site on this scratch PostgreSQL database (dropped and "
+        "created), not SQLite",
+    )
     add_server_arguments(parser)
     args = parser.parse_args(argv)
     use_server_arguments(args)
@@ -137,8 +142,13 @@ def main(argv=None) -> None:
             extra["CHAT_FLUSH_MS"] = str(args.flush_ms)
         if args.layer in ("pubsub", "core"):
             extra.update(layer_env(args.layer))
+        if args.pg_url:
+            site.create_postgres(args.pg_url)
         env = site.site_env(
-            db_path=str(workdir / "bench.sqlite3"), upstream_url=url, extra=extra
+            db_path=str(workdir / "bench.sqlite3"),
+            database_url=args.pg_url or "",
+            upstream_url=url,
+            extra=extra,
         )
         site.migrate(env)
         site.setup_django(env)

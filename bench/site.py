@@ -1,10 +1,12 @@
-"""The site under test: a scratch SQLite database and real ASGI server processes.
+"""The site under test: a scratch database and real ASGI server processes.
 
 `python -m chatsite.serve` by default; daphne or plain uvicorn with `--server` (see
-`server_command`).
+`server_command`). The database is a scratch SQLite file, or for the PostgreSQL
+figures a scratch PostgreSQL database the bench creates (`create_postgres`).
 
-The bench process sets Django up against the same database (same environment), so
-it can create users, conversations and sessions, and read back what was stored.
+The bench process sets Django up against the same databases (same environment), so
+it can create users, conversations and sessions, and read back what was stored;
+`use_database` says which one its ORM calls go to.
 """
 
 import itertools
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -66,7 +69,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def site_env(*, db_path: str, upstream_url: str, extra: dict | None = None) -> dict:
+def site_env(
+    *,
+    db_path: str = "",
+    database_url: str = "",
+    upstream_url: str,
+    extra: dict | None = None,
+) -> dict:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -84,7 +93,7 @@ def site_env(*, db_path: str, upstream_url: str, extra: dict | None = None) -> d
             "OPENAI_BASE_URL": upstream_url,
             "CHAT_MODEL": "bench",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DATABASE_URL": f"sqlite:///{db_path}",
+            "DATABASE_URL": database_url or f"sqlite:///{db_path}",
             "DJANGO_SETTINGS_MODULE": "chatsite.settings",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
@@ -170,15 +179,63 @@ class Server:
 Daphne = Server  # the old name
 
 
-def setup_django(env: dict) -> None:
-    """Point this process's Django at the bench database (before any model import)."""
+def create_postgres(url: str) -> None:
+    """(Re)create the scratch PostgreSQL database of `url`, empty."""
+    import psycopg
+    from psycopg import sql
+
+    name = urlsplit(url).path.lstrip("/")
+    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
+        )
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+# The alias the bench process's ORM calls use (see DatabaseRouter).
+DATABASE = "default"
+
+
+def use_database(alias: str) -> None:
+    global DATABASE
+    DATABASE = alias
+
+
+class DatabaseRouter:
+    """Send every ORM call of the bench process to `DATABASE`: the figures on
+    PostgreSQL make their users, sessions and conversations where their server
+    reads them."""
+
+    def db_for_read(self, model, **hints):
+        return DATABASE
+
+    def db_for_write(self, model, **hints):
+        return DATABASE
+
+    def allow_relation(self, obj1, obj2, **hints):
+        return True
+
+
+def setup_django(env: dict, databases: dict[str, str] | None = None) -> None:
+    """Point this process's Django at the bench database (before any model import).
+
+    `databases` adds aliases (alias -> DATABASE_URL) for `use_database`.
+    """
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "chatsite.settings"
     os.environ["LOG_LEVEL"] = "WARNING"
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    import dj_database_url
     import django
+    from django.conf import settings
 
+    for alias, url in (databases or {}).items():
+        settings.DATABASES[alias] = dj_database_url.parse(url)
+    settings.DATABASE_ROUTERS = [f"{__name__}.DatabaseRouter"]
     django.setup()
 
 

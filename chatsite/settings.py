@@ -119,6 +119,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# On PostgreSQL, storing a turn (a send) runs on this many threads per process,
+# each with a connection of its own, so a burst of sends does not queue on the one
+# database thread (chat/dbthreads.py); 0 keeps it there. SQLite always does.
+CHAT_DATABASE_THREADS = envint("CHAT_DATABASE_THREADS", 4)
 
 # One URL per shard of the channel layer; with Sentinels, each URL's host names a
 # master they monitor (chatsite/redis_servers.py, deploy/README.md).

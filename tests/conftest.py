@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.db import connections
 
-from chat import fanout, offsets, providers
+from chat import dbthreads, fanout, offsets, providers
 from chat.models import Conversation
 from chat.providers.openai import close_clients
 from tests.servers import session_cookie
@@ -43,6 +43,9 @@ def fresh_state(settings):
     yield
     channel_layers.backends.clear()
     providers.get_provider.cache_clear()
+    # The turn-storing threads keep their connections (PostgreSQL): close them, so
+    # the test database can be dropped at the end.
+    dbthreads.close_connections()
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
+from chat import dbthreads
 from chat.layers import forget_channel
 from chat.models import Message
 from chat.moderation import ModerationUnavailable, get_moderator, moderate
@@ -124,7 +125,7 @@ async def _stored_with_a_run_channel(store, **arguments) -> Turn:
     layer = get_channel_layer()
     channel = await layer.new_channel()
     try:
-        turn = await database_sync_to_async(store)(run_channel=channel, **arguments)
+        turn = await dbthreads.parallel(store)(run_channel=channel, **arguments)
     except BaseException:
         await forget_channel(layer, channel)
         raise
@@ -139,7 +140,7 @@ async def _moderated(conversation_id: int, content: str):
     # Refuse what store_turn would refuse (busy, quota) before spending the
     # moderation service: a flood of sends must not reach it. Nothing is stored
     # before the verdict; store_turn then checks again, under its lock.
-    await database_sync_to_async(turns.check_can_start)(conversation_id)
+    await dbthreads.parallel(turns.check_can_start)(conversation_id)
     try:
         return await moderate(content, gate=True)
     except ModerationUnavailable:

@@ -1,0 +1,69 @@
+"""Transactions that need not wait their turn on the one database thread.
+
+Channels' `database_sync_to_async` runs every call of a process on one thread, so
+a burst of sends (50 people pressing Enter at once) queues there, each transaction
+waiting for the ones before it to finish their round trips to the server.
+On PostgreSQL every connection is a server process of its own and the row locks
+and unique constraints already decide between concurrent transactions, so
+`parallel` runs such calls on a few threads, each with its own persistent
+connection. On SQLite the writers would only take turns at the file's write lock
+(and sleep in its busy handler while waiting), so calls stay on the shared thread.
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import AsyncToSync
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
+from django.conf import settings
+from django.db import connection, connections
+
+_lock = threading.Lock()
+# One single-thread executor per connection: each can be asked to close its own.
+_threads: list[ThreadPoolExecutor] = []
+_busy: list[int] = []
+
+
+def parallel(func):
+    """`database_sync_to_async(func)`, on a thread of the pool on PostgreSQL.
+
+    Called under `async_to_sync` (a sync caller waiting), the call stays on the
+    caller's thread as thread-sensitive calls do: it sees the caller's
+    transaction, and a test counting the caller's queries counts it.
+    """
+    if (
+        connection.vendor != "postgresql"
+        or settings.CHAT_DATABASE_THREADS < 1
+        or getattr(AsyncToSync.executors, "current", None) is not None
+    ):
+        return database_sync_to_async(func)
+
+    async def call(*args, **kwargs):
+        index = _least_busy()
+        try:
+            return await DatabaseSyncToAsync(
+                func, thread_sensitive=False, executor=_threads[index]
+            )(*args, **kwargs)
+        finally:
+            with _lock:
+                _busy[index] -= 1
+
+    return call
+
+
+def _least_busy() -> int:
+    with _lock:
+        if len(_threads) < settings.CHAT_DATABASE_THREADS and all(_busy):
+            _threads.append(ThreadPoolExecutor(1, thread_name_prefix="database"))
+            _busy.append(0)
+        index = min(range(len(_threads)), key=_busy.__getitem__)
+        _busy[index] += 1
+        return index
+
+
+def close_connections() -> None:
+    """Close the pool threads' connections (tests: before the database is dropped)."""
+    with _lock:
+        threads = list(_threads)
+    for executor in threads:
+        executor.submit(connections.close_all).result()
