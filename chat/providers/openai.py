@@ -35,22 +35,6 @@ TITLE_MAX_TOKENS = 24
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
-async def sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The `data:` fields of a Server-Sent Events body, as bytes, one per line.
-
-    Our own split of the decoded bytes: httpx's `iter_lines` decodes text and
-    splits lines through two more generators per chunk (bench/README.md, fig 7)."""
-    tail = b""
-    async for chunk in chunks:
-        lines = (tail + chunk).split(b"\n")
-        tail = lines.pop()
-        for line in lines:
-            if line.startswith(b"data:"):
-                yield line[5:].strip()
-    if tail.startswith(b"data:"):
-        yield tail[5:].strip()
-
-
 def usage_from(usage: dict) -> Usage:
     details = usage.get("completion_tokens_details") or {}
     return Usage(
@@ -171,8 +155,11 @@ class OpenAIProvider(Provider):
                 extra_body={"messages": messages},
             ) as response:
                 last_yield = time.monotonic()
-                async for data in sse_data(response.http_response.aiter_bytes()):
-                    if data == b"[DONE]":
+                async for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
                         finished = True
                         break
                     chunk = json.loads(data)
