@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import regex
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Case, Q, TextField, Value, When
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Now
 from django.utils import translation
 from django.utils.translation import gettext
@@ -248,26 +247,43 @@ def _still_running(message_id: int, run_channel: str):
     )
 
 
+# The database's own clock, as Django's Now() writes it on each backend.
+_NOW_SQL = {
+    "postgresql": "STATEMENT_TIMESTAMP()",
+    "sqlite": "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW')",
+}
+
+
 def store_checkpoints(rows: list[tuple[int, str, str, str]]) -> set[int]:
     """Keep the text so far (both parts) of running answers and say their runs are
-    alive, each (message id, run channel, text, thinking) in one UPDATE and one
-    SELECT; return the ids not stored: those answers are no longer these runs'."""
+    alive; return the ids not stored: those answers are no longer these runs'.
+
+    One statement for all the rows (executemany) and one SELECT. Built through the
+    ORM (a CASE per column over 200 answers) the round held the GIL ~60 ms against
+    the event loop; one conditional UPDATE each cost ~170 ms."""
     if not rows:
         return set()
-    owned, texts, thoughts = Q(), [], []
-    for message_id, run_channel, content, reasoning in rows:
-        owned |= Q(pk=message_id, run_channel=run_channel)
-        texts.append(When(pk=message_id, then=Value(content)))
-        thoughts.append(When(pk=message_id, then=Value(reasoning)))
-    with transaction.atomic():
-        mine = Message.objects.filter(owned, status=Message.Status.STREAMING)
-        mine.update(
-            content=Case(*texts, output_field=TextField()),
-            reasoning=Case(*thoughts, output_field=TextField()),
-            heartbeat_at=Now(),
+    table = connection.ops.quote_name(Message._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET content = %s, reasoning = %s, "
+            f"heartbeat_at = {_NOW_SQL[connection.vendor]} "
+            "WHERE id = %s AND status = %s AND run_channel = %s",
+            [
+                (content, reasoning, message_id, Message.Status.STREAMING, channel)
+                for message_id, channel, content, reasoning in rows
+            ],
         )
-        stored = set(mine.values_list("pk", flat=True))
-    return {row[0] for row in rows} - stored
+        still = dict(
+            _still_streaming([message_id for message_id, *_ in rows]).values_list(
+                "pk", "run_channel"
+            )
+        )
+    return {row[0] for row in rows if still.get(row[0]) != row[1]}
+
+
+def _still_streaming(ids: list[int]):
+    return Message.objects.filter(pk__in=ids, status=Message.Status.STREAMING)
 
 
 def store_checkpoint(

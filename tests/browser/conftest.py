@@ -47,6 +47,14 @@ PASSWORD = "a-long-browser-password-7"
 POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
 
 
+@pytest.fixture(autouse=True)
+def loop_resources_closed():
+    """Nothing to close here: the site runs in server processes, and Playwright's
+    own loop runs in this thread (the suite's async fixture of this name would
+    need one of its own)."""
+    yield
+
+
 @pytest.fixture(scope="package")
 def browser_database(tmp_path_factory):
     """A DATABASE_URL of the browser server's own, migrated, with Alice in it."""
