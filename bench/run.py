@@ -44,7 +44,8 @@ from bench.clients import (
 )
 from bench.local import DirectReader, fig12_local, local_env
 
-RESULTS = Path(__file__).resolve().parent / "results"
+BENCH_ROOT = Path(__file__).resolve().parent.parent
+RESULTS = BENCH_ROOT / "bench" / "results"
 PUBSUB = "channels_redis.pubsub.RedisPubSubChannelLayer"
 CORE = "channels_redis.core.RedisChannelLayer"
 
@@ -703,7 +704,7 @@ def start_process(
     name = module.rsplit(".", 1)[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", module, *args],
-        cwd=site.ROOT,
+        cwd=BENCH_ROOT,  # the bench's own checkout, also with --site-root
         stdout=subprocess.PIPE,
         stderr=open(workdir / f"{name}.log", "ab"),
         text=True,
