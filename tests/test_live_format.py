@@ -54,7 +54,7 @@ async def test_settled_blocks_go_out_as_html_of_the_same_renderer_once_each(
         rendered.append(text)
         return render_markdown(text)
 
-    monkeypatch.setattr(live, "render_markdown", counting_render)
+    monkeypatch.setattr(live, "render_answer", counting_render)
     frames = Frames()
     blocks = LiveBlocks(7, frames.send)
     settled = Settler()
@@ -86,6 +86,20 @@ async def test_settled_blocks_go_out_as_html_of_the_same_renderer_once_each(
     }
 
 
+async def test_a_block_past_the_render_budget_goes_out_as_its_text(settings):
+    settings.CHAT_RENDER_MAX_CHARS = 10  # the budget the final answer has
+    frames = Frames()
+    blocks = LiveBlocks(7, frames.send)
+
+    blocks.sent("A paragraph far longer than ten characters.\n\nNext")
+    await frames.until(1)
+    await blocks.close()
+
+    html = frames.sent[0]["html"]
+    assert "<pre>A paragraph far longer than ten characters." in html
+    assert "<p>A paragraph" not in html  # not rendered as Markdown
+
+
 async def test_boundaries_found_during_a_render_join_the_next_render(monkeypatch):
     started, release = threading.Event(), threading.Event()
     calls: list[str] = []
@@ -105,7 +119,7 @@ async def test_boundaries_found_during_a_render_join_the_next_render(monkeypatch
             in_flight -= 1
         return f"<p>{len(calls)}</p>"
 
-    monkeypatch.setattr(live, "render_markdown", slow_render)
+    monkeypatch.setattr(live, "render_answer", slow_render)
     frames = Frames()
     blocks = LiveBlocks(1, frames.send)
 
@@ -132,7 +146,7 @@ async def test_closing_cancels_a_render_in_flight_and_sends_nothing_after(
         finished.set()
         return "<p>late</p>"
 
-    monkeypatch.setattr(live, "render_markdown", stuck_render)
+    monkeypatch.setattr(live, "render_answer", stuck_render)
     frames = Frames()
     blocks = LiveBlocks(1, frames.send)
     blocks.sent("A paragraph.\n\nNext")
@@ -148,7 +162,7 @@ async def test_closing_cancels_a_render_in_flight_and_sends_nothing_after(
 
 
 async def test_turned_off_it_renders_nothing_and_snapshots_say_so(monkeypatch):
-    monkeypatch.setattr(live, "render_markdown", lambda text: pytest.fail(text))
+    monkeypatch.setattr(live, "render_answer", lambda text: pytest.fail(text))
     blocks = LiveBlocks(1, Frames().send, enabled=False)
     blocks.sent(LONG_RICH_MARKDOWN)
 

@@ -2,8 +2,8 @@
 
 The run tells `LiveBlocks` each piece of text it has sent (`sent`); the settling
 rule (`settle.Settler`) finds where blocks became final; the text between the last
-rendered boundary and the newest one is rendered by `render_markdown`, the same
-renderer and sanitizer as the final answer, and goes out as
+rendered boundary and the newest one is rendered by `render_answer`, the same
+renderer, sanitizer and time budget as the final answer, and goes out as
 `reply.blocks {message_id, offset, upto, html}`. So each character is rendered
 once here (and once more at the end), never the whole text again per block.
 
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 
-from chat.rendering import render_markdown
+from chat.render_budget import render_answer
 from chat.replies import wire
 from chat.replies.settle import Settler
 
@@ -67,7 +67,9 @@ class LiveBlocks:
                 text = "".join(self._unrendered)
                 cut = upto - start
                 self._unrendered = [text[cut:]] if len(text) > cut else []
-                html = await sync_to_async(render_markdown, thread_sensitive=False)(
+                # In the render budget's worker processes, as the final answer: a
+                # block that would render for seconds falls back to its text.
+                html = await sync_to_async(render_answer, thread_sensitive=False)(
                     text[:cut]
                 )
                 self.upto = upto
