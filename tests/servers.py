@@ -257,6 +257,16 @@ class Tab:
                 ):
                     return event
 
+    async def first(self, kind: str, timeout: float = 10, **match) -> dict:
+        """The first event of this type (and fields) this tab got, already or next:
+        a snapshot may come before the answer to `joined`'s probe."""
+        for event in self.events:
+            if event["type"] == kind and all(
+                event.get(k) == v for k, v in match.items()
+            ):
+                return event
+        return await self.until(kind, timeout, **match)
+
     def text(self, message_id: int) -> str:
         return self.texts.get(message_id, "")
 

@@ -234,7 +234,7 @@ async def test_a_tab_on_another_process_gets_the_settled_html_live_and_in_snapsh
     # Opened mid-answer on B: the run on A answers its snapshot through the run's
     # channel, and the blocks settled later reach it through the group.
     on_b = await tabs(b, alice, conversation.pk)
-    snapshot = await on_b.until("reply.snapshot", message_id=message_id)
+    snapshot = await on_b.first("reply.snapshot", message_id=message_id)
     done = await on_b.until("reply.done", timeout=20, message_id=message_id)
     await on_a.until("reply.done", timeout=20, message_id=message_id)
 
