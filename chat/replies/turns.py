@@ -247,13 +247,6 @@ def _still_running(message_id: int, run_channel: str):
     )
 
 
-# The database's own clock, as Django's Now() writes it on each backend.
-_NOW_SQL = {
-    "postgresql": "STATEMENT_TIMESTAMP()",
-    "sqlite": "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW')",
-}
-
-
 def store_checkpoints(rows: list[tuple[int, str, str, str]]) -> set[int]:
     """Keep the text so far (both parts) of running answers and say their runs are
     alive; return the ids not stored: those answers are no longer these runs'.
@@ -264,10 +257,13 @@ def store_checkpoints(rows: list[tuple[int, str, str, str]]) -> set[int]:
     if not rows:
         return set()
     table = connection.ops.quote_name(Message._meta.db_table)
+    # The database's own clock, as the ORM writes Now() on this backend.
+    now, _ = (
+        Message.objects.none().query.get_compiler(connection=connection).compile(Now())
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(
-            f"UPDATE {table} SET content = %s, reasoning = %s, "
-            f"heartbeat_at = {_NOW_SQL[connection.vendor]} "
+            f"UPDATE {table} SET content = %s, reasoning = %s, heartbeat_at = {now} "
             "WHERE id = %s AND status = %s AND run_channel = %s",
             [
                 (content, reasoning, message_id, Message.Status.STREAMING, channel)
@@ -275,15 +271,12 @@ def store_checkpoints(rows: list[tuple[int, str, str, str]]) -> set[int]:
             ],
         )
         still = dict(
-            _still_streaming([message_id for message_id, *_ in rows]).values_list(
-                "pk", "run_channel"
-            )
+            Message.objects.filter(
+                pk__in=[message_id for message_id, *_ in rows],
+                status=Message.Status.STREAMING,
+            ).values_list("pk", "run_channel")
         )
     return {row[0] for row in rows if still.get(row[0]) != row[1]}
-
-
-def _still_streaming(ids: list[int]):
-    return Message.objects.filter(pk__in=ids, status=Message.Status.STREAMING)
 
 
 def store_checkpoint(
