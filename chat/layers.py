@@ -59,11 +59,7 @@ class _Channel:
         if len(self.messages) >= self.capacity:
             return False
         self.messages.append(item)
-        while self.readers:
-            reader = self.readers.popleft()
-            if not reader.done():
-                reader.set_result(None)
-                break
+        self._wake_one()
         return True
 
     async def get(self) -> tuple:
@@ -73,13 +69,13 @@ class _Channel:
             try:
                 await reader
             except asyncio.CancelledError:
+                # Woken, then cancelled before it read: wake the next in its place.
                 if reader.done() and not reader.cancelled() and self.messages:
-                    self.put_back_wakeup()
+                    self._wake_one()
                 raise
         return self.messages.popleft()
 
-    def put_back_wakeup(self) -> None:
-        """A woken reader was cancelled: wake the next one in its place."""
+    def _wake_one(self) -> None:
         while self.readers:
             reader = self.readers.popleft()
             if not reader.done():

@@ -279,13 +279,6 @@ def store_checkpoints(rows: list[tuple[int, str, str, str]]) -> set[int]:
     return {row[0] for row in rows if still.get(row[0]) != row[1]}
 
 
-def store_checkpoint(
-    message_id: int, run_channel: str, content: str, reasoning: str = ""
-) -> bool:
-    """Keep one answer's text so far; False: it is not this run's."""
-    return not store_checkpoints([(message_id, run_channel, content, reasoning)])
-
-
 # What the final write stores; the run leaves everything else as it was.
 FINAL_FIELDS = (
     "content",
