@@ -1,17 +1,21 @@
 """A conversation's frames to this process's followers: one group member a process.
 
 Every frame of a conversation travels one way, in one process or many: whoever
-sends it (a run, the reaper, a title) sends it once to the conversation's group
-on the channel layer (`wire.group_send`). The group's members are not sockets but
-one `Hub` per server process; the hub hands the frame, as encoded, to each of its
-followers of that conversation: websockets (`chat/consumers.py`), event streams
-(`chat/api/events.py`) and `/v1` calls (`chat/api/completions.py`). So the layer
-carries a frame once per process, not once per socket, and a socket's frame is one
-direct call, not a layer receive, a dispatch and a task.
+sends it (a run, the reaper, a title) publishes it once through its process's
+`Hub` (`wire.group_send`). The hub hands the frame, as encoded, to each of its own
+followers of that conversation (websockets, `chat/consumers.py`; event streams,
+`chat/api/events.py`; `/v1` calls, `chat/api/completions.py`) in the sender's own
+task, then sends it once to the conversation's group on the channel layer, whose
+members are the other processes' hubs; they hand it to their followers the same
+way. So the layer carries a frame only between processes, once per process, and a
+frame from an answer to a socket of the same process is direct calls in one task:
+no layer, no task hand-over. A hub drops its own frames when the layer brings
+them back, and with the one-process layer and one hub it skips the layer.
 
-Frames for one follower (a snapshot it asked for) go to its process's hub too,
-addressed to it (`Following.address`, the `reply_to` of a snapshot request), so
-they keep their order with the group's frames on the same channel.
+Frames for one follower (a snapshot it asked for) are addressed to it
+(`Following.address`, the `reply_to` of a snapshot request): handed over directly
+when it is followed here, else sent to its process's hub channel, the channel the
+group's frames reach it by, so they keep their order with the group's frames.
 
 A hand-over never waits for a client: the server's websocket send writes to the
 connection's buffer and returns, and the other followers are queues.
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 
-from chat.layers import forget_channel
+from chat.layers import InMemoryLayer, forget_channel
 from chat.replies import wire
 from chat.tasks import detached_task
 
@@ -118,16 +122,59 @@ class Hub:
                 continue
             if event.get("type") == STOP:
                 return
-            await self.hand_over(event)
+            if event.get("from") == self.channel:
+                continue  # published here, and handed over here already
+            key = event.get("to")
+            if key is not None:
+                await self.hand_to(key, event["frame"])
+            else:
+                await self.hand_over(event.get("conversation"), event["frame"])
 
-    async def hand_over(self, event: dict) -> None:
-        key = event.get("to")
-        if key is not None:
-            deliver = self.by_key.get(key)
-            targets = (deliver,) if deliver is not None else ()
+    async def publish(self, conversation_id: int, frame: str) -> None:
+        """Hand a frame to every follower of the conversation: this process's in
+        this task, the other processes' through the layer."""
+        await self.hand_over(conversation_id, frame)
+        if self.alone():
+            return
+        await self.layer.group_send(
+            wire.group_name_for(conversation_id),
+            {
+                "type": "chat.frame",
+                "frame": frame,
+                "conversation": conversation_id,
+                "from": self.channel,
+            },
+        )
+
+    async def send_to(self, address: str, frame: str) -> None:
+        """Hand a frame to one follower, here or on the process it lives on."""
+        channel, _, key = address.rpartition("#")
+        if channel == self.channel:
+            await self.hand_to(int(key), frame)
         else:
-            targets = tuple(self.followers.get(event.get("conversation"), {}).values())
-        frame = event["frame"]
+            await self.layer.send(
+                channel, {"type": "chat.frame", "frame": frame, "to": int(key)}
+            )
+
+    def alone(self) -> bool:
+        """Whether no other hub can follow a conversation: the one-process layer,
+        and no other event loop in this process with a hub of its own."""
+        return isinstance(self.layer, InMemoryLayer) and all(
+            other is self or other.layer is not self.layer for other in _hubs.values()
+        )
+
+    async def hand_to(self, key: int, frame: str) -> None:
+        deliver = self.by_key.get(key)
+        if deliver is not None:
+            await self._deliver((deliver,), frame)
+
+    async def hand_over(self, conversation_id: int, frame: str) -> None:
+        here = self.followers.get(conversation_id)
+        if here:
+            await self._deliver(tuple(here.values()), frame)
+
+    @staticmethod
+    async def _deliver(targets: tuple, frame: str) -> None:
         for deliver in targets:
             try:
                 await deliver(frame)

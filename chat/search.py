@@ -12,6 +12,8 @@ A message matches when every word of the query appears in it, in any case:
 - SQLite: each word as a substring, through the FTS5 trigram table (words of 3+
   characters); words of 1-2 characters, which have no trigram, are matched with
   LIKE on the messages the other words found, or on all of the person's messages.
+  Streaming answers are not in the FTS table (chat/search_index.py): the person's
+  few are matched with LIKE.
 
 Snippets are built here, escaped, with each match in <mark>.
 """
@@ -159,22 +161,33 @@ def _matching_ids_sqlite(user_id: int, query: str, words: list[str]) -> list:
         "NOT m.withheld",
     ]
     params: list = [user_id]
-    conditions += ["m.content LIKE %s ESCAPE '\\'"] * len(short_words)
-    params += [_like(w) for w in short_words]
-    if long_words:
-        # Each word a quoted phrase: a substring, whatever FTS5 syntax it holds.
-        match = " AND ".join('"' + w.replace('"', '""') + '"' for w in long_words)
-        source = f"{FTS_TABLE} f JOIN chat_message m ON m.id = f.rowid"
-        conditions.insert(0, f"{FTS_TABLE} MATCH %s")
-        params.insert(0, match)
-        newest_first = "f.rowid DESC"
-    else:
-        source = "chat_message m"
-        newest_first = "m.id DESC"
+
+    def like(words: list[str]) -> None:
+        conditions.extend(["m.content LIKE %s ESCAPE '\\'"] * len(words))
+        params.extend(_like(w) for w in words)
+
+    like(short_words)
+    if not long_words:
+        return _newest_ids("chat_message m", conditions, params, "m.id DESC")
+    # Each word a quoted phrase: a substring, whatever FTS5 syntax it holds.
+    match = " AND ".join('"' + w.replace('"', '""') + '"' for w in long_words)
+    indexed = _newest_ids(
+        f"{FTS_TABLE} f JOIN chat_message m ON m.id = f.rowid",
+        [f"{FTS_TABLE} MATCH %s", *conditions],
+        [match, *params],
+        "f.rowid DESC",
+    )
+    like(long_words)
+    conditions.append("m.status = 'streaming'")
+    streaming = _newest_ids("chat_message m", conditions, params, "m.id DESC")
+    return sorted({*indexed, *streaming}, reverse=True)[:MAX_RESULTS]
+
+
+def _newest_ids(source: str, conditions: list[str], params: list, order: str) -> list:
     sql = f"""
         SELECT m.id FROM {source}
         WHERE {" AND ".join(conditions)}
-        ORDER BY {newest_first} LIMIT %s
+        ORDER BY {order} LIMIT %s
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, MAX_RESULTS])

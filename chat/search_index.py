@@ -1,10 +1,10 @@
 """The search index's schema, per database (`chat/search.py` reads it).
 
 SQLite: an FTS5 table with the trigram tokenizer (any language, substrings of 3+
-characters), one row per message that may be shown (`rowid` = the message's id),
-kept in step by triggers on the message table. Triggers, not signals, because the
-reply path writes with `.update()` (checkpoints, the final write, moderation), which
-sends no signal.
+characters), one row per message that may be shown and is no longer streaming
+(`rowid` = the message's id), kept in step by triggers on the message table.
+Triggers, not signals, because the reply path writes with `.update()` (checkpoints,
+the final write, moderation), which sends no signal.
 
 PostgreSQL: two GIN indexes on the message text, both skipping withheld answers:
 `to_tsvector('simple', ...)` for `websearch_to_tsquery` (words, any language that
@@ -14,18 +14,24 @@ and Korean need. Nothing to keep in step: PostgreSQL maintains its indexes.
 
 FTS_TABLE = "chat_message_search"
 
+# A streaming answer is left out until it ends: each checkpoint rewrites its text,
+# and indexing the whole text again every round cost more server CPU than the
+# answer's frames (bench/README.md, figure 7). chat/search.py finds streaming
+# answers by their text directly; they are few.
+_SETTLED = "new.status <> 'streaming'"
 _SQLITE_TRIGGERS = {
     f"{FTS_TABLE}_insert": f"""
         CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_insert AFTER INSERT ON chat_message
-        WHEN NOT new.withheld BEGIN
+        WHEN NOT new.withheld AND {_SETTLED} BEGIN
             INSERT INTO {FTS_TABLE}(rowid, content) VALUES (new.id, new.content);
         END""",
     f"{FTS_TABLE}_update": f"""
         CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_update
-        AFTER UPDATE OF content, withheld ON chat_message BEGIN
+        AFTER UPDATE OF content, withheld, status ON chat_message
+        WHEN old.status <> 'streaming' OR {_SETTLED} BEGIN
             DELETE FROM {FTS_TABLE} WHERE rowid = old.id;
             INSERT INTO {FTS_TABLE}(rowid, content)
-                SELECT new.id, new.content WHERE NOT new.withheld;
+                SELECT new.id, new.content WHERE NOT new.withheld AND {_SETTLED};
         END""",
     f"{FTS_TABLE}_delete": f"""
         CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_delete AFTER DELETE ON chat_message
@@ -73,8 +79,20 @@ def _refill_sqlite(cursor) -> None:
     cursor.execute(f"DELETE FROM {FTS_TABLE}")
     cursor.execute(
         f"INSERT INTO {FTS_TABLE}(rowid, content) "
-        "SELECT id, content FROM chat_message WHERE NOT withheld"
+        "SELECT id, content FROM chat_message "
+        "WHERE NOT withheld AND status <> 'streaming'"
     )
+
+
+def replace_sqlite_triggers(connection) -> None:
+    """Install the triggers as this module writes them now, over older ones, and
+    fill the table again to match (a migration)."""
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        for name in _SQLITE_TRIGGERS:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+    install(connection)
 
 
 def rebuild(connection) -> None:

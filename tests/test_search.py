@@ -102,6 +102,31 @@ def test_a_checkpointed_answer_is_found_by_its_new_text(alice):
     assert found_ids(alice, "elephants") == [answer.pk]
 
 
+def indexed_rowids():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rowid FROM chat_message_search")
+        return {row[0] for row in cursor.fetchall()}
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's FTS table; PostgreSQL indexes"
+)
+def test_a_streaming_answer_joins_the_sqlite_index_when_it_ends(alice):
+    conversation = chat(alice, "", "count")
+    answer = say(conversation, "", role="assistant", status="streaming")
+    # Checkpoints rewrite the text; the index is left alone until the end.
+    Message.objects.filter(pk=answer.pk).update(content="one two giraffes")
+    assert answer.pk not in indexed_rowids()
+    assert found_ids(alice, "giraffes") == [answer.pk]
+
+    Message.objects.filter(pk=answer.pk).update(
+        content="one two giraffes three", status="stopped"
+    )
+
+    assert answer.pk in indexed_rowids()
+    assert found_ids(alice, "giraffes three") == [answer.pk]
+
+
 def test_a_deleted_conversation_is_no_longer_found(alice):
     chat(alice, "", "ephemeral words").delete()
 

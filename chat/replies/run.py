@@ -6,10 +6,16 @@ checkpoints its text, watches moderation, and at the end renders and stores the
 answer in one UPDATE before it says `reply.done`. Sockets
 reach it through its own channel (stop, snapshot), so this works across processes.
 
-    provider --pump--> queue --run loop (throttle)--> group: reply.delta
-                                   |--> heartbeats
+    provider --pump (throttle)--> group: reply.delta      one task per token
+    timers (throttle window, heartbeat, deadline) --> run loop --> group
     every CHAT_CHECKPOINT_S: this process's runs' text, in one write (checkpoints.py)
     run channel: run.stop / run.snapshot / run.exit --> listener
+
+The pump reads the provider and sends each token's frame itself, so a token goes
+from the upstream read to the sockets of this process in one task (fanout.py).
+The run loop owns the run's lifecycle and sends what falls due on a timer; frames
+leave one at a time in offset order (`_sending`). A stop never cancels the pump
+while it sends a frame: only while it waits for the provider (`_cut_off`).
 
 A little over 400 lines on purpose: the run loop, its listener and its final write
 share the run's state, and splitting them would spread one lifecycle over files.
@@ -18,6 +24,7 @@ share the run's state, and splitting them would spread one lifecycle over files.
 import asyncio
 import logging
 import time
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
@@ -76,7 +83,7 @@ class _Failed:
     error: str
 
 
-_END = object()
+_END = object()  # the pump has ended
 _TICK = object()  # look again: a timer rang, or a checkpoint round failed
 
 
@@ -102,7 +109,14 @@ class ReplyRun:
         self.reasoning = Part(wire.REASONING, **throttle)
         self.parts = (self.reasoning, self.answer)  # thinking comes first
         self.stop_requested = False
-        self.pump: asyncio.Task | None = None
+        self.pump: asyncio.Task | None = None  # reads the provider, sends tokens
+        self.reading = False  # the pump waits for the provider: cut off by cancel
+        self.cut = False  # stop reading the provider (a stop, a timeout, moderation)
+        self._sending = asyncio.Lock()  # one frame at a time, in offset order
+        self.ttft_ms: int | None = None
+        self.finish_reason = ""
+        self.started = 0.0
+        self.last_frame = 0.0  # when the group last got a frame (heartbeats)
         self.watcher: asyncio.Task | None = None  # moderation while streaming
         self.withheld = None  # the moderation verdict that cut this answer off
         self.moderated_len = 0  # how much of the text moderation has passed
@@ -113,8 +127,8 @@ class ReplyRun:
             self.message_id, self._group_send, enabled=settings.CHAT_LIVE_FORMAT
         )
         self.timed_out = False  # ran past CHAT_REPLY_TIMEOUT_S and was cut off
-        # What the run loop reads: the provider's events, and _TICK when a timer
-        # rang or a checkpoint round failed.
+        # What the run loop reads: _TICK when a timer rang or a checkpoint round
+        # failed, a _Failed from the pump, and _END when the pump ends.
         self.queue: asyncio.Queue = asyncio.Queue()
         self._alarm: asyncio.TimerHandle | None = None
         self._alarm_at = 0.0
@@ -184,8 +198,7 @@ class ReplyRun:
                 return
             if kind == "run.stop":
                 self.stop_requested = True
-                if self.pump is not None:
-                    self.pump.cancel()
+                self._cut_off()
             elif kind == "run.snapshot":
                 # Only text already sent: the deltas after it carry larger offsets.
                 # A withheld answer's text is for staff only.
@@ -203,13 +216,31 @@ class ReplyRun:
                     # the listener must live on, or stops would go unheard.
                     logger.exception("Could not send a snapshot of %s", self.message_id)
 
-    async def _pump(self, queue: asyncio.Queue) -> None:
+    def _cut_off(self) -> None:
+        """Stop reading the provider (which ends generation upstream): at once
+        while the pump waits for it, else once the frame it sends has gone."""
+        self.cut = True
+        if self.pump is not None and self.reading:
+            self.pump.cancel()
+
+    async def _pump(self) -> None:
+        queue = self.queue
         try:
             # Thinking written inline (<think>…</think>) becomes its own part.
-            async for event in split_think_tags(
+            events = split_think_tags(
                 get_provider().stream(messages=self.history, model=self.model)
-            ):
-                queue.put_nowait(event)
+            )
+            # aclosing: however this ends, the provider's stream closes.
+            async with aclosing(events):
+                while not self.cut:
+                    self.reading = True
+                    try:
+                        event = await anext(events)
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        self.reading = False
+                    await self._take(event)
         except asyncio.CancelledError:
             pass  # a stop: the provider closed its upstream stream on the way out
         except ProviderError as exc:
@@ -220,12 +251,37 @@ class ReplyRun:
         finally:
             queue.put_nowait(_END)
 
+    async def _take(self, event) -> None:
+        """One event from the provider, in the pump: text goes out when due."""
+        if isinstance(event, TextDelta | ReasoningDelta):
+            now = time.monotonic()
+            if self.ttft_ms is None:
+                self.ttft_ms = round((now - self.started) * 1000)
+            part = self.answer if isinstance(event, TextDelta) else self.reasoning
+            urgent = part if part.arrived(event.text, now, more_waiting=False) else None
+            await self._flush_due(now, urgent)
+            if part.pending:
+                self._wake_at(part.due_at())  # the run loop sends it when due
+        elif isinstance(event, Usage):
+            self.usage = event
+        elif isinstance(event, Finish):
+            self.finish_reason = event.reason
+        elif isinstance(event, Queued):
+            await self._group_send(
+                {
+                    "type": "reply.queued",
+                    "message_id": self.message_id,
+                    "position": event.position,
+                }
+            )
+
     async def _group_send(self, payload: dict) -> None:
-        await wire.group_send(self.conversation_id, payload)
+        async with self._sending:
+            await wire.group_send(self.conversation_id, payload)
 
     async def _stream(self) -> None:
         heartbeat_s = settings.CHAT_HEARTBEAT_S
-        started = time.monotonic()
+        self.started = self.last_frame = started = time.monotonic()
         deadline = started + settings.CHAT_REPLY_TIMEOUT_S
         await self._group_send(
             {
@@ -237,62 +293,35 @@ class ReplyRun:
         )
         checkpoints().keep(self)
         queue = self.queue
-        self.pump = asyncio.create_task(self._pump(queue))
+        self.pump = asyncio.create_task(self._pump())
         if self.stop_requested:  # a stop that came before the pump existed
-            self.pump.cancel()
+            self._cut_off()
         if get_moderator() is not None:
             self.watcher = asyncio.create_task(self._moderate_while_streaming())
-        ttft_ms = error = None
-        finish_reason = ""
-        last_frame = started
+        error = None
         while True:
-            if queue.empty():
-                self._wake_at(
-                    min(
-                        last_frame + heartbeat_s,
-                        deadline,
-                        *(part.due_at() for part in self.parts),
-                    )
+            self._wake_at(
+                min(
+                    self.last_frame + heartbeat_s,
+                    deadline,
+                    *(part.due_at() for part in self.parts),
                 )
-                event = await queue.get()
-            else:
-                event = queue.get_nowait()
+            )
+            event = await queue.get()
             if self.checkpoint_failure is not None:
                 raise self.checkpoint_failure
-            now = time.monotonic()
-            urgent = None  # the part whose text arrived alone: it goes at once
             if event is _END:
                 break
-            if isinstance(event, TextDelta | ReasoningDelta):
-                if ttft_ms is None:
-                    ttft_ms = round((now - started) * 1000)
-                part = self.answer if isinstance(event, TextDelta) else self.reasoning
-                if part.arrived(event.text, now, more_waiting=not queue.empty()):
-                    urgent = part
-            elif isinstance(event, Usage):
-                self.usage = event
-            elif isinstance(event, Finish):
-                finish_reason = event.reason
-            elif isinstance(event, Queued):
-                await self._group_send(
-                    {
-                        "type": "reply.queued",
-                        "message_id": self.message_id,
-                        "position": event.position,
-                    }
-                )
-            elif isinstance(event, _Failed):
+            if isinstance(event, _Failed):
                 error = event.error
-            for part in self.parts:
-                if part.due(now, part is urgent):
-                    await self._flush(part, now)
-                    last_frame = now
+            now = time.monotonic()
+            await self._flush_due(now, None)
             if now >= deadline and not self.timed_out:
                 # Cut off like a stop; the pump's end (_END) ends this loop.
                 self.timed_out = True
-                self.pump.cancel()
+                self._cut_off()
                 deadline = float("inf")
-            if now - last_frame >= heartbeat_s:
+            if now - self.last_frame >= heartbeat_s:
                 await self._group_send(
                     {
                         "type": "reply.heartbeat",
@@ -301,7 +330,7 @@ class ReplyRun:
                         "reasoning_offset": self.reasoning.sent_len,
                     }
                 )
-                last_frame = now
+                self.last_frame = now
         for part in self.parts:
             await self._flush(part, time.monotonic())
         if self.watcher is not None:
@@ -323,8 +352,8 @@ class ReplyRun:
         await self._finish(
             status=status,
             error=error or "",
-            finish_reason=finish_reason,
-            ttft_ms=ttft_ms,
+            finish_reason=self.finish_reason,
+            ttft_ms=self.ttft_ms,
             duration_ms=round((time.monotonic() - started) * 1000),
         )
 
@@ -346,15 +375,24 @@ class ReplyRun:
                 "Moderation withheld reply %s (%s)", self.message_id, verdict.describe()
             )
             self.withheld = verdict
-            self.pump.cancel()
+            self._cut_off()
+
+    async def _flush_due(self, now: float, urgent: Part | None) -> None:
+        """Send each part's text that is due: `urgent`'s at once, the others'
+        when their window is over."""
+        for part in self.parts:
+            if part.due(now, part is urgent):
+                await self._flush(part, now)
 
     async def _flush(self, part: Part, now: float) -> None:
-        tokens, oldest = len(part.pending), part.pending_since
-        delta = part.take(self.message_id, now)
-        if delta is None:
-            return
-        metrics.frame_sent(tokens, oldest)
-        await self._group_send(delta)
+        async with self._sending:
+            tokens, oldest = len(part.pending), part.pending_since
+            delta = part.take(self.message_id, now)
+            if delta is None:
+                return
+            metrics.frame_sent(tokens, oldest)
+            await wire.group_send(self.conversation_id, delta)
+            self.last_frame = now
         if part is self.answer:  # live formatting is the answer's alone
             self.blocks.sent(delta["text"])
 

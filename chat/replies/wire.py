@@ -6,8 +6,7 @@ encoded text verbatim (`chat.frame` events), to however many sockets.
 
 import json
 
-from channels.layers import get_channel_layer
-
+from chat import fanout
 from chat.models import Message
 
 # The two parts of an answer, as `reply.delta`'s `part` names them.
@@ -132,12 +131,9 @@ def blocks_payload(message_id: int, offset: int, upto: int, html: str) -> dict:
 
 
 async def group_send(conversation_id: int, payload: dict) -> None:
-    """Send a frame to every follower of a conversation, on every process: once to
-    its group, whose members are the processes' hubs (chat/fanout.py)."""
-    await get_channel_layer().group_send(
-        group_name_for(conversation_id),
-        {**frame_event(payload), "conversation": conversation_id},
-    )
+    """Send a frame to every follower of a conversation, on every process, through
+    this process's hub (chat/fanout.py)."""
+    await fanout.hub().publish(conversation_id, frame(payload))
 
 
 def address(channel: str, key: int) -> str:
@@ -147,5 +143,4 @@ def address(channel: str, key: int) -> str:
 
 async def send_to(address: str, payload: dict) -> None:
     """Send a frame to one follower (a `reply_to`), on whichever process it lives."""
-    channel, _, key = address.rpartition("#")
-    await get_channel_layer().send(channel, {**frame_event(payload), "to": int(key)})
+    await fanout.hub().send_to(address, frame(payload))
