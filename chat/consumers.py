@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.sessions import InstanceSessionWrapper
 from django.conf import settings
 from django.http import Http404
 from django.utils import translation
@@ -31,6 +32,13 @@ CLOSE_RECONNECT = 4000
 CLOSE_SERVER_ERROR = 1011
 
 
+def server_send(send):
+    """The server's own `send` under Channels' session wrapper: the wrapper acts on
+    HTTP responses only, and asked the session twice for every frame it passed."""
+    wrapper = getattr(send, "__self__", None)
+    return wrapper.real_send if isinstance(wrapper, InstanceSessionWrapper) else send
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation_id: int | None = None
     max_age: asyncio.TimerHandle | None = None
@@ -39,6 +47,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope, receive, send):
         self.joined: list[str] = []
         self.following: Following | None = None
+        self.write = server_send(send)
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -74,7 +83,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def forward(self, frame: str) -> None:
         """Write one of the conversation's frames, as encoded (the hub calls this)."""
-        await self.base_send({"type": "websocket.send", "text": frame})
+        await self.write({"type": "websocket.send", "text": frame})
 
     async def connect(self):
         user = self.scope["user"]

@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, websockets through Channels."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -27,3 +28,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# What was imported and built so far lives as long as the process: freezing it
+# keeps the collector from walking it again on every full collection that
+# streaming's short-lived objects set off.
+gc.freeze()

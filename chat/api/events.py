@@ -28,6 +28,7 @@ from django.conf import settings
 
 from chat import accounts, fanout, replies
 from chat.fanout import Following
+from chat.layers import forget_channel
 from chat.models import Message
 from chat.replies import wire
 from chat.selectors import streaming_replies
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 # The browser's reconnect delay after a dropped stream, in milliseconds.
 RETRY_MS = 1000
+LEFT = "stream.left"  # what a stream sends itself to end its own receive
 
 
 def parse_last_event_id(value: str | None) -> tuple[int, int] | None:
@@ -111,17 +113,27 @@ class EventStream:
 
     async def _receive(self) -> None:
         # The person's group only (sign-outs). One receive at a time, never
-        # cancelled but at the end: cancelling a layer receive may drop a message,
-        # so waits with a deadline wait on the queue instead.
+        # cancelled: cancelling a layer receive may drop a message, and Redis's
+        # core layer let a cancelled receive that was reading for the whole
+        # process hang on for seconds. Waits with a deadline wait on the queue;
+        # the end is a message to itself (LEFT).
         while True:
-            self.inbox.put_nowait(await self.layer.receive(self.channel))
+            message = await self.layer.receive(self.channel)
+            if message.get("type") == LEFT:
+                return
+            self.inbox.put_nowait(message)
 
     async def leave(self) -> None:
         if self.receiver is not None:
-            self.receiver.cancel()  # the pub/sub layer unsubscribes the channel
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.receiver
-            self.receiver = None
+            receiver, self.receiver = self.receiver, None
+            try:
+                await self.layer.send(self.channel, {"type": LEFT})
+                await receiver
+            except Exception:
+                receiver.cancel()  # the layer failed: no message will come
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await receiver
+            await forget_channel(self.layer, self.channel)  # pub/sub unsubscribes
         if self.following is not None:
             following, self.following = self.following, None
             with contextlib.suppress(Exception):

@@ -1,13 +1,13 @@
 """OpenAI-compatible backend: OpenAI itself, vLLM, Ollama, llama.cpp's server, …"""
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
 
 import httpx2
 import openai
+import orjson
 from django.conf import settings
 
 from chat.openai_client import openai_client
@@ -162,7 +162,7 @@ class OpenAIProvider(Provider):
                     if data == "[DONE]":
                         finished = True
                         break
-                    chunk = json.loads(data)
+                    chunk = orjson.loads(data)  # a fifth of json.loads's time
                     if chunk.get("error"):
                         raise ProviderError(
                             "The model service failed mid-answer: "

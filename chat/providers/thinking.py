@@ -102,6 +102,9 @@ async def split_think_tags(stream: AsyncIterator[StreamEvent]) -> AsyncIterator:
     async with aclosing(stream) as inner:
         async for event in inner:
             if isinstance(event, TextDelta):
+                if splitter.state == _ANSWER and event.text:  # past the thinking
+                    yield event
+                    continue
                 for piece in events(splitter.feed(event.text)):
                     yield piece
                 continue

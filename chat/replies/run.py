@@ -32,7 +32,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import metrics
+from chat import fanout, metrics
 from chat.layers import forget_channel
 from chat.models import Message
 from chat.moderation import get_moderator, moderate
@@ -117,6 +117,7 @@ class ReplyRun:
         self.finish_reason = ""
         self.started = 0.0
         self.last_frame = 0.0  # when the group last got a frame (heartbeats)
+        self.hub: fanout.Hub | None = None  # this process's, from the start
         self.watcher: asyncio.Task | None = None  # moderation while streaming
         self.withheld = None  # the moderation verdict that cut this answer off
         self.moderated_len = 0  # how much of the text moderation has passed
@@ -142,6 +143,8 @@ class ReplyRun:
         await asyncio.shield(self.task)
 
     async def run(self) -> None:
+        # wire.group_send's way, the hub looked up once: the run stays on its loop.
+        self.hub = fanout.hub()
         listener = asyncio.create_task(self._listen())
         metrics.STREAMS_RUNNING.inc()
         try:
@@ -246,7 +249,7 @@ class ReplyRun:
         except ProviderError as exc:
             queue.put_nowait(_Failed(str(exc)))
         except Exception:
-            logger.exception("Provider failed on reply %s", self.message_id)
+            logger.exception("Reply %s failed while streaming", self.message_id)
             queue.put_nowait(_Failed(UNEXPECTED_ERROR))
         finally:
             queue.put_nowait(_END)
@@ -277,7 +280,7 @@ class ReplyRun:
 
     async def _group_send(self, payload: dict) -> None:
         async with self._sending:
-            await wire.group_send(self.conversation_id, payload)
+            await self.hub.publish(self.conversation_id, wire.frame(payload))
 
     async def _stream(self) -> None:
         heartbeat_s = settings.CHAT_HEARTBEAT_S
@@ -391,7 +394,7 @@ class ReplyRun:
             if delta is None:
                 return
             metrics.frame_sent(tokens, oldest)
-            await wire.group_send(self.conversation_id, delta)
+            await self.hub.publish(self.conversation_id, wire.frame(delta))
             self.last_frame = now
         if part is self.answer:  # live formatting is the answer's alone
             self.blocks.sent(delta["text"])
