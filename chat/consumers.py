@@ -124,6 +124,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         async for reply in streaming_replies(conversation_id=self.conversation_id):
             await replies.send_snapshot_of(reply, reply_to=self.following.address)
+        # The person's language (profile, cookie, Accept-Language: the pages' rule,
+        # chat/i18n.py), last, so the join and the snapshots come first. Not on the
+        # first request: 50 sends at once queued 50 of these on the database
+        # thread ahead of their turns (bench/README.md, figure 4).
+        self.language = await database_sync_to_async(language_for_scope)(self.scope)
 
     async def disconnect(self, code):
         if self.max_age is not None:
@@ -144,11 +149,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.conversation_id is None:
             return
-        if self.language is None:
-            # The person's language (profile, cookie, Accept-Language: the pages'
-            # rule, chat/i18n.py), looked up on the first request rather than in
-            # connect, which must join the group without delay.
-            self.language = await database_sync_to_async(language_for_scope)(self.scope)
         # Errors are worded as they are made, and the history's language sentence
         # (CHAT_ANSWER_IN_USER_LANGUAGE) is read, in this person's language.
         with translation.override(self.language):

@@ -558,3 +558,24 @@ def test_the_provider_builds_one_client_per_event_loop(settings):
     second, _ = asyncio.run(clients())
     assert first is again  # built once in a loop
     assert second is not first  # a client's connections belong to its loop
+
+
+async def test_the_provider_uses_an_idle_upstream_connection_again(
+    openai_upstream, monkeypatch
+):
+    """The SDK's pool drops a connection idle for 5 s: a send after a pause (or a
+    burst of them) would connect anew and, to a remote service, shake hands again."""
+    import aiohttp.connector
+
+    from chat.providers.openai import OpenAIProvider
+
+    provider = OpenAIProvider()
+    history = user("hello")
+    [event async for event in provider.stream(messages=history, model=MODEL)]
+    # Thirty seconds later, as the pool's clock tells.
+    later = aiohttp.connector.monotonic() + 30
+    monkeypatch.setattr(aiohttp.connector, "monotonic", lambda: later)
+    [event async for event in provider.stream(messages=history, model=MODEL)]
+
+    first, second = openai_upstream.request_peers
+    assert second == first  # one connection, kept

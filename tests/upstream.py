@@ -85,7 +85,8 @@ Models that think inline are scripted with ``<think>…</think>`` in ``tokens``.
 Observing the client
 --------------------
 ``requests`` (parsed JSON bodies of chat completion requests) and
-``request_headers`` (names lower-cased) grow as requests arrive;
+``request_headers`` (names lower-cased) and ``request_peers`` (the client's
+address: one port, one connection) grow as requests arrive;
 ``wait_for_requests(n)`` waits for them.
 When a write to a stream fails (broken pipe / reset) or the client closes its
 end while the server waits between tokens or stalls, that is a client
@@ -519,7 +520,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         upstream = self.upstream
         headers = {name.lower(): value for name, value in self.headers.items()}
-        upstream._record_request(body, headers)
+        upstream._record_request(body, headers, self.client_address[:2])
         plan = upstream._plan_for(body)
         if plan.fail_status is not None:
             self._send_error_json(plan.fail_status)
@@ -724,6 +725,7 @@ class FakeUpstream:
         self.moderation_inputs: list[Any] = []
         self.model_listings = 0  # GET /v1/models requests
         self.request_headers: list[dict[str, str]] = []
+        self.request_peers: list[tuple[str, int]] = []
         self.disconnects = 0
         self.completed_streams = 0
         self.active_streams = 0
@@ -843,6 +845,7 @@ class FakeUpstream:
             self.moderation_inputs.clear()
             self.model_listings = 0
             self.request_headers.clear()
+            self.request_peers.clear()
             self.disconnects = 0
             self.completed_streams = 0
             self.max_active_streams = self.active_streams
@@ -880,10 +883,13 @@ class FakeUpstream:
         with self._changed:
             return self._changed.wait_for(lambda: len(self.requests) >= count, timeout)
 
-    def _record_request(self, body: dict[str, Any], headers: dict[str, str]) -> None:
+    def _record_request(
+        self, body: dict[str, Any], headers: dict[str, str], peer: tuple[str, int]
+    ) -> None:
         with self._changed:
             self.requests.append(body)
             self.request_headers.append(headers)
+            self.request_peers.append(peer)
             self._changed.notify_all()
 
     def _record_disconnect(self) -> None:

@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 # A fast upstream hands a whole socket read of chunks over without yielding; give
 # other sockets of this process a turn every so often (docs/FIELD_NOTES.md).
 YIELD_EVERY_S = 0.002
+# Idle upstream connections are kept this long (the SDK's default is 5 s): a send
+# after a pause, or a burst of them, then skips the new connection (and, to a
+# remote service, its TLS handshake). A server that closes sooner only makes the
+# pool open a new one.
+UPSTREAM_KEEPALIVE_S = 60
 # Side requests stay short: the model list (pages wait for it) and titles.
 LIST_TIMEOUT_S = 5
 TITLE_TIMEOUT_S = 20
@@ -101,7 +106,15 @@ class OpenAIProvider(Provider):
         loop = asyncio.get_running_loop()
         built = self._clients.get(id(loop))
         if built is None or built[0] is not loop:
-            client = openai_client(http_client=openai.DefaultAioHttpClient())
+            client = openai_client(
+                http_client=openai.DefaultAioHttpClient(
+                    limits=httpx2.Limits(
+                        max_connections=1000,  # the SDK's own limits otherwise
+                        max_keepalive_connections=100,
+                        keepalive_expiry=UPSTREAM_KEEPALIVE_S,
+                    )
+                )
+            )
             self._clients = {id(loop): (loop, client)}  # one loop a process
             _built_in.setdefault(id(loop), []).append(client)
             built = self._clients[id(loop)]
