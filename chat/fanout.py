@@ -22,6 +22,7 @@ connection's buffer and returns, and the other followers are queues.
 """
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 
-from chat.layers import InMemoryLayer, forget_channel
+from chat.layers import InMemoryLayer, forget_channel, other_members
 from chat.replies import wire
 from chat.tasks import detached_task
 
@@ -40,6 +41,13 @@ Deliver = Callable[[str], Awaitable[None]]
 # How long the hub waits before it reads again after its layer failed (Redis).
 RETRY_S = 1.0
 STOP = "hub.stop"
+# A hub that follows a conversation tells the conversation's group when it starts
+# (and when it stops): the other hubs learn the conversation is followed elsewhere.
+FOLLOWS, LEAVES = "hub.follows", "hub.leaves"
+# How long a hub trusts what it knows of the other followers before asking the
+# layer again: bounds what a missed announcement (a dead process never says it
+# left; a Redis reconnect drops what was published meanwhile) can cost.
+RECHECK_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,9 @@ class Hub:
         self.followers: dict[int, dict[int, Deliver]] = {}  # conversation → key →
         self.by_key: dict[int, Deliver] = {}
         self.keys = itertools.count(1)
+        # Conversation followed here → (whether another hub follows it, since when):
+        # publish goes through the layer only when one does (see the docstring).
+        self.elsewhere: dict[int, tuple[bool, float]] = {}
         # Joins and leaves in order: a leave's group_discard must not land after
         # a later join's group_add of the same conversation.
         self.changing = asyncio.Lock()
@@ -73,15 +84,22 @@ class Hub:
                 self.channel = await self.layer.new_channel()
                 self.listener = detached_task(self._listen(), name="frame-hub")
             key = next(self.keys)
+            first = conversation_id not in self.followers
             self.by_key[key] = deliver
             self.followers.setdefault(conversation_id, {})[key] = deliver
+            group = wire.group_name_for(conversation_id)
             try:
                 # Every join renews this process's membership: Redis groups expire.
-                await self.layer.group_add(
-                    wire.group_name_for(conversation_id), self.channel
-                )
+                await self.layer.group_add(group, self.channel)
+                if first:
+                    # After the subscription, so a hub that hears this and then
+                    # publishes reaches us; before the follower asks for snapshots.
+                    await self._announce(FOLLOWS, conversation_id)
             except BaseException:
                 self._forget(conversation_id, key)
+                if conversation_id not in self.followers:
+                    with contextlib.suppress(Exception):
+                        await self.layer.group_discard(group, self.channel)
                 raise
         return Following(conversation_id, key, wire.address(self.channel, key))
 
@@ -92,6 +110,7 @@ class Hub:
                 await self.layer.group_discard(
                     wire.group_name_for(following.conversation_id), self.channel
                 )
+                await self._announce(LEAVES, following.conversation_id)
 
     def _forget(self, conversation_id: int, key: int) -> None:
         self.by_key.pop(key, None)
@@ -100,6 +119,8 @@ class Hub:
             here.pop(key, None)
             if not here:
                 del self.followers[conversation_id]
+                # Not subscribed any more: announcements no longer reach this hub.
+                self.elsewhere.pop(conversation_id, None)
 
     async def stop(self) -> None:
         """Stop listening and let the layer forget the hub's channel (the test
@@ -124,6 +145,10 @@ class Hub:
                 return
             if event.get("from") == self.channel:
                 continue  # published here, and handed over here already
+            kind = event.get("type")
+            if kind == FOLLOWS or kind == LEAVES:
+                self._heard(kind, event.get("conversation"))
+                continue
             key = event.get("to")
             if key is not None:
                 await self.hand_to(key, event["frame"])
@@ -134,7 +159,7 @@ class Hub:
         """Hand a frame to every follower of the conversation: this process's in
         this task, the other processes' through the layer."""
         await self.hand_over(conversation_id, frame)
-        if self.alone():
+        if self.alone() or not await self.followed_elsewhere(conversation_id):
             return
         await self.layer.group_send(
             wire.group_name_for(conversation_id),
@@ -145,6 +170,47 @@ class Hub:
                 "from": self.channel,
             },
         )
+
+    async def followed_elsewhere(self, conversation_id: int) -> bool:
+        """Whether another hub may follow the conversation, so that its frames
+        must go through the layer."""
+        if conversation_id not in self.followers:
+            return True  # not subscribed here: joins elsewhere go unheard
+        known = self.elsewhere.get(conversation_id)
+        asked_at = self.loop.time()
+        if known is not None and asked_at - known[1] < RECHECK_S:
+            return known[0]
+        try:
+            others = await other_members(
+                self.layer, wire.group_name_for(conversation_id), self.channel
+            )
+        except Exception:
+            logger.warning("Could not count a group's members", exc_info=True)
+            return True
+        answer = others is None or others > 0
+        current = self.elsewhere.get(conversation_id)
+        if current is not None and current[1] >= asked_at:
+            return current[0]  # an announcement came meanwhile: it is newer
+        if conversation_id in self.followers:
+            self.elsewhere[conversation_id] = (answer, asked_at)
+        return answer
+
+    def _heard(self, kind: str, conversation_id) -> None:
+        """Another hub started or stopped following a conversation."""
+        if conversation_id not in self.followers:
+            return  # this hub publishes that conversation's frames regardless
+        if kind == FOLLOWS:
+            self.elsewhere[conversation_id] = (True, self.loop.time())
+        else:
+            # Others may still follow it: ask the layer at the next frame.
+            self.elsewhere.pop(conversation_id, None)
+
+    async def _announce(self, kind: str, conversation_id: int) -> None:
+        if not self.alone():
+            await self.layer.group_send(
+                wire.group_name_for(conversation_id),
+                {"type": kind, "conversation": conversation_id, "from": self.channel},
+            )
 
     async def send_to(self, address: str, frame: str) -> None:
         """Hand a frame to one follower, here or on the process it lives on."""
