@@ -5,12 +5,43 @@ sends it (a run, the reaper, a title) publishes it once through its process's
 `Hub` (`wire.group_send`). The hub hands the frame, as encoded, to each of its own
 followers of that conversation (websockets, `chat/consumers.py`; event streams,
 `chat/api/events.py`; `/v1` calls, `chat/api/completions.py`) in the sender's own
-task, then sends it once to the conversation's group on the channel layer, whose
-members are the other processes' hubs; they hand it to their followers the same
-way. So the layer carries a frame only between processes, once per process, and a
-frame from an answer to a socket of the same process is direct calls in one task:
-no layer, no task hand-over. A hub drops its own frames when the layer brings
-them back, and with the one-process layer and one hub it skips the layer.
+task, then, if another process may follow the conversation (below), sends it once
+to the conversation's group on the channel layer, whose members are the other
+processes' hubs; they hand it to their followers the same way. So the layer
+carries a frame only between processes, once per process, and a frame from an
+answer to a socket of the same process is direct calls in one task: no layer, no
+task hand-over. A hub drops its own frames when the layer brings them back, and
+with the one-process layer and one hub it skips the layer.
+
+The layer only when another process follows. Most conversations are followed by
+one process (a person's tab, and the answer it started, on the same server); there
+a frame sent through Redis would only come back to be dropped (a PUBLISH and its
+echo per token, about half the server's CPU per token on pub/sub). So a hub sends
+a conversation's frame to the group only when it knows or cannot rule out that
+another hub follows it:
+- A hub that does not follow the conversation always sends: it is not subscribed,
+  so it would not hear of a hub that joins.
+- A hub that follows it asks the layer once how many other members the group has
+  (`chat.layers.other_members`: PUBSUB NUMSUB on the group channel's shard, less
+  its own subscription; the core layer's group set) and keeps the answer for
+  `RECHECK_S`. A layer that cannot tell counts as "some".
+- A hub that starts following a conversation sends `hub.follows` to its group
+  after its own subscription is in place, before `follow` returns (so before its
+  follower asks a run for a snapshot); every other hub that follows it notes "followed
+  elsewhere" and sends from then on. `hub.leaves`, after the last follower of a
+  process left, makes them ask the layer again at the next frame.
+The race that remains: between the moment a joining hub's subscription takes effect
+and the moment the sending hub has read its `hub.follows`, the sender may still
+skip frames (about one Redis round trip; at 20-50 tokens/s, a frame at most). The
+joining follower asks the run for a snapshot after `follow` returns, and the
+announcement reached the run's process before that request did (on one shard, on
+the same connection, and the hub reads it first), so usually the snapshot already
+holds what was skipped; if not, the next delta or heartbeat shows an offset gap
+and the page resyncs (a skipped `reply.done`: the page's silence watchdog). A
+hub's NUMSUB sent in the instant after its own SUBSCRIBE could in principle be
+answered first on another connection and miss itself (then it counts one other too
+few); a follow precedes the first frame by far more than that. A missed
+announcement (a Redis reconnect, a killed process) costs at most `RECHECK_S`.
 
 Frames for one follower (a snapshot it asked for) are addressed to it
 (`Following.address`, the `reply_to` of a snapshot request): handed over directly
