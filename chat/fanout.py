@@ -180,11 +180,14 @@ class Hub:
             if kind == FOLLOWS or kind == LEAVES:
                 self._heard(kind, event.get("conversation"))
                 continue
+            frame = event.get("frame")
+            if frame is None:
+                continue  # a hub message of a later version: not a frame
             key = event.get("to")
             if key is not None:
-                await self.hand_to(key, event["frame"])
+                await self.hand_to(key, frame)
             else:
-                await self.hand_over(event.get("conversation"), event["frame"])
+                await self.hand_over(event.get("conversation"), frame)
 
     async def publish(self, conversation_id: int, frame: str) -> None:
         """Hand a frame to every follower of the conversation: this process's in
