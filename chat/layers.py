@@ -6,6 +6,7 @@ import collections
 import contextlib
 import secrets
 import time
+from typing import Any
 
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
@@ -43,6 +44,34 @@ async def forget_channel(layer, channel: str) -> None:
         waiter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await waiter
+
+
+async def other_members(layer: Any, group: str, channel: str) -> int | None:
+    """How many members besides `channel` the layer's `group` has now, or None when
+    the layer cannot tell (then assume some: chat/fanout.py publishes).
+
+    Pub/sub: the subscribers Redis counts on the group's channel (PUBSUB NUMSUB on
+    its shard), less `channel`'s own process, which must be subscribed. Core: the
+    group's sorted set, its members not yet expired. One command either way.
+    """
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    if isinstance(layer, RedisPubSubChannelLayer):
+        here = layer._get_layer()  # this event loop's, as group_add's
+        name = here._get_group_channel_name(group)
+        shard = here._get_shard(name)
+        shard._ensure_redis()
+        ((_, count),) = await shard._redis.pubsub_numsub(name)
+        return max(0, count - 1)
+    if isinstance(layer, RedisChannelLayer):
+        connection = layer.connection(layer.consistent_hash(group))
+        members = await connection.zrangebyscore(
+            layer._group_key(group), min=time.time() - layer.group_expiry, max="+inf"
+        )
+        return sum(member.decode() != channel for member in members)
+    if isinstance(layer, InMemoryLayer):
+        return sum(member != channel for member in layer.groups.get(group, ()))
+    return None
 
 
 class _Channel:

@@ -14,11 +14,13 @@ import json
 import urllib.request
 import uuid
 
+import msgpack
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
+from websockets.exceptions import ConnectionClosed
 
 from chat.models import Message
 from chatsite.redis_servers import layer_backend, layer_hosts
@@ -219,6 +221,89 @@ async def test_a_socket_that_reconnects_to_another_process_gets_the_exact_text(
     message = await stored(message_id)
     assert done["status"] == message.status == "complete"
     assert again.text(message_id) == message.content == full_text(150)
+
+
+@on_every_redis
+@pytest.mark.parametrize("when", ["mid-answer", "before the run's process"])
+async def test_a_process_that_follows_gets_every_frame_of_an_answer_on_another(
+    cluster, alice, conversation, tabs, when
+):
+    # The run's process follows the conversation itself, so it skips the layer
+    # while nobody else does: B must make it publish, by joining before (the
+    # layer counts B) or while it streams (B's hub announces itself).
+    a, b = cluster
+    if when == "before the run's process":
+        on_b = await tabs(b, alice, conversation.pk)
+    on_a = await tabs(a, alice, conversation.pk)
+    await on_a.send(type="send", content="!tokens 200 !delay 10")
+    message_id = (await on_a.until("reply.start"))["message_id"]
+    for _ in range(3):
+        await on_a.until("reply.delta")
+    if when == "mid-answer":
+        on_b = await tabs(b, alice, conversation.pk)
+
+    done = await on_b.until("reply.done", timeout=15, message_id=message_id)
+    await on_a.until("reply.done", message_id=message_id)
+
+    deltas = [
+        e
+        for e in on_b.events
+        if e["type"] == "reply.delta" and e["message_id"] == message_id
+    ]
+    assert len(deltas) > 1  # live through the layer, not only snapshots
+    message = await stored(message_id)
+    assert done["status"] == message.status == "complete"
+    assert on_b.text(message_id) == on_a.text(message_id) == message.content
+    assert message.content == full_text(200)
+
+
+def frames_heard(listener) -> list[dict]:
+    """The layer's messages a raw Redis subscriber has received so far."""
+    heard = []
+    while (message := listener.get_message(timeout=0)) is not None:
+        if message["type"] == "message":
+            heard.append(msgpack.unpackb(message["data"]))
+    return heard
+
+
+@on_layers(PUBSUB)
+@on_every_redis
+async def test_frames_stay_off_redis_until_another_process_follows(
+    cluster, alice, bob, conversation, tabs, redis_shards
+):
+    a, b = cluster
+    on_a = await tabs(a, alice, conversation.pk)
+    await on_a.send(type="send", content="!tokens 300 !delay 10")
+    message_id = (await on_a.until("reply.start"))["message_id"]
+    await on_a.until("reply.delta")  # the run's hub has counted the followers
+    # Subscribed now, this listener is not counted (nor announced): it hears
+    # whatever the run's process publishes to the conversation's group.
+    group_channel = f"{a.env['CHANNEL_LAYER_PREFIX']}__group__chat.conversation."
+    listeners = [shard.pubsub(ignore_subscribe_messages=True) for shard in redis_shards]
+    for listener in listeners:
+        listener.subscribe(f"{group_channel}{conversation.pk}")
+    try:
+        # Someone else's socket for the same id is refused and changes nothing.
+        stranger = await Tab.open(b.url, bob, conversation.pk)
+        with pytest.raises(ConnectionClosed):
+            await stranger.receive()
+        assert stranger.ws.close_code == 4404
+        for _ in range(3):  # each delta after the first was published, if at all
+            await on_a.until("reply.delta")
+        assert [f for listener in listeners for f in frames_heard(listener)] == []
+
+        on_b = await tabs(b, alice, conversation.pk)
+        await on_b.until("reply.delta", message_id=message_id)
+        await on_b.until("reply.delta", message_id=message_id)
+        heard = [f for listener in listeners for f in frames_heard(listener)]
+        assert {f["type"] for f in heard} >= {"hub.follows", "chat.frame"}
+        done = await on_b.until("reply.done", timeout=15, message_id=message_id)
+    finally:
+        for listener in listeners:
+            listener.close()
+    message = await stored(message_id)
+    assert done["status"] == message.status == "complete"
+    assert on_b.text(message_id) == message.content == full_text(300)
 
 
 async def test_a_tab_on_another_process_gets_the_settled_html_live_and_in_snapshots(
