@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.run [--quick] [--flush-ms MS] [--only 1,2,5]
 
 Starts the bench upstream (bench/upstream.py) in its own process, migrates a
-scratch SQLite database (and for figure 4pg a scratch PostgreSQL one), runs the
+scratch SQLite database (and for figures 4pg and 6 a scratch PostgreSQL one), runs the
 site as real server processes (`python -m chatsite.serve`, or daphne or plain
 uvicorn with `--server`) and drives them
 with real websocket clients; the baseline reads the same upstream directly with
@@ -16,6 +16,7 @@ the figures, their loads and the table they fill read in one place.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -152,7 +153,7 @@ class Bench:
     page_bytes: dict = field(default_factory=dict)
     layer: str = "memory"
     local_threads: int | None = None  # figure 12: CHAT_LOCAL_THREADS of both sides
-    pg_url: str = ""  # figure 4pg's scratch PostgreSQL database
+    pg_url: str = ""  # figures 4pg and 6: a scratch PostgreSQL database
 
     def baseline_p99(self) -> float:
         """The direct read's p99 per-token latency (figure 1), subtracted later."""
@@ -390,21 +391,30 @@ class Bench:
         print(f"    burst: {res}", flush=True)
         return res
 
-    async def fig4_on_postgres(self) -> None:
-        """Figure 4 again, the server and this process on the scratch PostgreSQL
-        database (its own user and session there)."""
+    @contextlib.asynccontextmanager
+    async def on_postgres(self):
+        """This process's ORM calls on the scratch PostgreSQL database, with its
+        own user and session there; the servers started meanwhile get
+        `{"DATABASE_URL": ...}` from the caller."""
         kept = self.user, self.cookie
         site.use_database("postgres")
-        (server,) = start_site(self, 1, {"DATABASE_URL": self.pg_url}, "postgres")
         try:
             self.user = await sync_to_async(site.make_user)("bench")
             self.cookie = await sync_to_async(site.session_cookie)(self.user)
-            await warm_up(self, [server.origin])
-            await self.fig4_burst(server.origin, "PostgreSQL")
+            yield {"DATABASE_URL": self.pg_url}
         finally:
-            server.stop()
             site.use_database("default")
             self.user, self.cookie = kept
+
+    async def fig4_on_postgres(self) -> None:
+        """Figure 4 again, the server and this process on PostgreSQL."""
+        async with self.on_postgres() as database:
+            (server,) = start_site(self, 1, database, "postgres")
+            try:
+                await warm_up(self, [server.origin])
+                await self.fig4_burst(server.origin, "PostgreSQL")
+            finally:
+                server.stop()
 
     async def cpu_load(
         self, server: site.Server, markdown: bool = False
@@ -829,16 +839,19 @@ async def run_all(bench: Bench, only: set, long_id: int, empty_id: int) -> None:
     if 6 in only:
         for backend in (PUBSUB, CORE):
             short = backend.rsplit(".", 1)[1]
-            print(f"• two {site.SERVER} processes, {short}", flush=True)
-            extra = layer_env("pubsub" if backend == PUBSUB else "core")
-            servers = start_site(bench, 2, extra, short)
-            try:
-                origins = [s.origin for s in servers]
-                await warm_up(bench, origins)
-                res = await bench.ladder(origins, bench.baseline_p99())
-            finally:
-                for server in servers:
-                    server.stop()
+            print(f"• two {site.SERVER} processes, {short}, PostgreSQL", flush=True)
+            # On PostgreSQL, as several processes are deployed: two processes on
+            # one SQLite file take turns at its write lock.
+            async with bench.on_postgres() as database:
+                extra = {**layer_env("pubsub" if backend == PUBSUB else "core")}
+                servers = start_site(bench, 2, {**extra, **database}, short)
+                try:
+                    origins = [s.origin for s in servers]
+                    await warm_up(bench, origins)
+                    res = await bench.ladder(origins, bench.baseline_p99())
+                finally:
+                    for server in servers:
+                        server.stop()
             bench.results[f"6_max_streams_2_processes_{short}"] = res
             bench.row(
                 f"6 max streams @20 tok/s, 2 processes, {short}",
@@ -942,7 +955,7 @@ def main(argv=None) -> None:
         default=os.environ.get(
             "BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/chatbench"
         ),
-        help="figure 4pg's scratch PostgreSQL database: dropped and created "
+        help="figures 4pg and 6: a scratch PostgreSQL database, dropped and created "
         "(default: $BENCH_PG_URL or %(default)s)",
     )
     parser.add_argument("--tag", default="", help="a label stored with the results")
@@ -981,7 +994,7 @@ def main(argv=None) -> None:
         )
         site.migrate(env)
         databases = {}
-        if "4pg" in only:
+        if "4pg" in only or 6 in only:
             site.create_postgres(args.pg_url)
             site.migrate({**env, "DATABASE_URL": args.pg_url})
             databases["postgres"] = args.pg_url
