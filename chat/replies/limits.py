@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
-from chat import metrics, ratelimit
+from chat import metrics, prepared, ratelimit
 from chat.models import Message, Profile
 from chat.providers import get_provider
 from chat.replies.errors import ReplyError
@@ -53,8 +53,11 @@ def limits_of(profile: Profile | None) -> Limits:
 
 def locked_profile(user_id: int) -> Profile:
     """The person's Profile, row-locked until the transaction ends (made if missing)."""
-    profile, _ = Profile.objects.select_for_update().get_or_create(user_id=user_id)
-    return profile
+    try:
+        return prepared.get_locked(Profile, "user_id", user_id)
+    except Profile.DoesNotExist:
+        profile, _ = Profile.objects.select_for_update().get_or_create(user_id=user_id)
+        return profile
 
 
 def start_of_today() -> datetime:
