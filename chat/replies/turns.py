@@ -83,13 +83,18 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
         )
     if system_prompt:
         history.append({"role": "system", "content": system_prompt})
-    turns = tree.path_turns(
-        conversation.pk,
-        up_to.pk,
-        limit=settings.CHAT_HISTORY_MESSAGES,
-        # Earlier thinking goes back only when the setting asks for it.
-        with_reasoning=settings.CHAT_REASONING_IN_HISTORY,
-    )
+    if up_to.parent_id is None:
+        # The first message of a branch is its whole path: no query for it.
+        reasoning = up_to.shown_reasoning if settings.CHAT_REASONING_IN_HISTORY else ""
+        turns = [(str(up_to.role), up_to.shown_content, reasoning)]
+    else:
+        turns = tree.path_turns(
+            conversation.pk,
+            up_to.pk,
+            limit=settings.CHAT_HISTORY_MESSAGES,
+            # Earlier thinking goes back only when the setting asks for it.
+            with_reasoning=settings.CHAT_REASONING_IN_HISTORY,
+        )
     for role, content, reasoning in turns:
         if role == Message.Role.ASSISTANT and not content:
             continue
