@@ -2,6 +2,7 @@
 nothing sent upstream. (Across processes: tests/test_load.py.)"""
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -228,3 +229,27 @@ def test_the_page_shows_the_persons_tokens_today_against_their_quota(
     config = response.context["chat_config"]
     assert config["usage"] == {"used": 12_300, "quota": 50_000}
     assert b'id="usage-today"' in response.content
+
+
+def test_the_usage_line_counts_the_owners_tokens_today_in_all_their_chats(
+    alice, bob, conversation
+):
+    other = Conversation.objects.create(user=alice)
+    Message.objects.create(conversation=other, role="user", prompt_tokens=7)
+    Message.objects.create(
+        conversation=conversation, role="assistant", completion_tokens=30
+    )
+    # Not counted: yesterday's, and another person's.
+    Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        prompt_tokens=1_000,
+        created_at=limits.start_of_today() - timedelta(seconds=1),
+    )
+    bobs = Conversation.objects.create(user=bob)
+    Message.objects.create(conversation=bobs, role="user", prompt_tokens=500)
+
+    assert limits.usage_today_in(conversation.pk) == {"used": 37}
+    assert limits.usage_today_in(bobs.pk) == {"used": 500}
+    assert limits.usage_today_in(0) == {"used": 0}
+    assert limits.usage_today(alice)["used"] == 37

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Case, Count, F, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
-from chat import metrics, ratelimit
+from chat import metrics, prepared, ratelimit
 from chat.models import Message, Profile
 from chat.providers import get_provider
 from chat.replies.errors import ReplyError
@@ -53,8 +54,11 @@ def limits_of(profile: Profile | None) -> Limits:
 
 def locked_profile(user_id: int) -> Profile:
     """The person's Profile, row-locked until the transaction ends (made if missing)."""
-    profile, _ = Profile.objects.select_for_update().get_or_create(user_id=user_id)
-    return profile
+    try:
+        return prepared.get_locked(Profile, "user_id", user_id)
+    except Profile.DoesNotExist:
+        profile, _ = Profile.objects.select_for_update().get_or_create(user_id=user_id)
+        return profile
 
 
 def start_of_today() -> datetime:
@@ -85,12 +89,25 @@ def _counted_tokens(*, reserve_streaming: bool):
 
 
 def usage_today_in(conversation_id: int) -> dict:
-    """The tokens the owner of a conversation used today, for the page (one query)."""
-    used = Message.objects.filter(
-        conversation__user__conversations=conversation_id,
-        created_at__gte=start_of_today(),
-    ).aggregate(total=Sum(_counted_tokens(reserve_streaming=False), default=0))
-    return {"used": used["total"]}
+    """The tokens the owner of a conversation used today, for the page (one query).
+
+    After every answer, on the database thread: plain SQL (what `usage_today`'s
+    aggregate sends, by the conversation's owner), not a query the ORM builds anew
+    each time."""
+    since = Message._meta.get_field("created_at").get_db_prep_value(
+        start_of_today(), connection
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_USAGE_TODAY_IN_SQL, [conversation_id, since])
+        return {"used": cursor.fetchone()[0]}
+
+
+_USAGE_TODAY_IN_SQL = """
+SELECT COALESCE(SUM(COALESCE(m.prompt_tokens, 0) + COALESCE(m.completion_tokens, 0)), 0)
+FROM chat_message m JOIN chat_conversation c ON c.id = m.conversation_id
+WHERE c.user_id = (SELECT user_id FROM chat_conversation WHERE id = %s)
+AND m.created_at >= %s
+"""
 
 
 def usage_today(user) -> dict:

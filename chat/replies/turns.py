@@ -14,6 +14,7 @@ from django.db.models.functions import Now
 from django.utils import translation
 from django.utils.translation import gettext
 
+from chat import prepared
 from chat.models import Conversation, Flag, Message
 from chat.providers import default_model, get_provider
 from chat.replies import tree
@@ -82,13 +83,18 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
         )
     if system_prompt:
         history.append({"role": "system", "content": system_prompt})
-    turns = tree.path_turns(
-        conversation.pk,
-        up_to.pk,
-        limit=settings.CHAT_HISTORY_MESSAGES,
-        # Earlier thinking goes back only when the setting asks for it.
-        with_reasoning=settings.CHAT_REASONING_IN_HISTORY,
-    )
+    if up_to.parent_id is None:
+        # The first message of a branch is its whole path: no query for it.
+        reasoning = up_to.shown_reasoning if settings.CHAT_REASONING_IN_HISTORY else ""
+        turns = [(str(up_to.role), up_to.shown_content, reasoning)]
+    else:
+        turns = tree.path_turns(
+            conversation.pk,
+            up_to.pk,
+            limit=settings.CHAT_HISTORY_MESSAGES,
+            # Earlier thinking goes back only when the setting asks for it.
+            with_reasoning=settings.CHAT_REASONING_IN_HISTORY,
+        )
     for role, content, reasoning in turns:
         if role == Message.Role.ASSISTANT and not content:
             continue
@@ -140,10 +146,8 @@ def store_turn(
     try:
         with transaction.atomic():
             # The row lock serialises sends to one conversation across processes.
-            conversation = Conversation.objects.select_for_update().get(
-                pk=conversation_id
-            )
-            user_message = Message.objects.create(
+            conversation = prepared.get_locked(Conversation, "pk", conversation_id)
+            user_message = Message(
                 conversation=conversation,
                 role=Message.Role.USER,
                 content=content,
@@ -154,6 +158,7 @@ def store_turn(
                     else _edited(conversation, edit_of).parent_id
                 ),
             )
+            prepared.insert(user_message)
             history = history_for(conversation, up_to=user_message)
             reply = create_reply(conversation, user_message, run_channel, history)
             # After the inserts, so a retried send and "busy" still come first;
@@ -161,7 +166,7 @@ def store_turn(
             check_new_answer(conversation.user_id, reply)
             new_title = "" if conversation.title else title_from(content)
             conversation.title = conversation.title or new_title
-            conversation.save(update_fields=["title", "current_leaf", "updated_at"])
+            prepared.update(conversation, ["title", "current_leaf", "updated_at"])
             return Turn(
                 user_message=user_message,
                 reply=reply,
@@ -194,9 +199,7 @@ def store_regeneration(
     """Store a new empty answer to the user message an earlier answer answered."""
     try:
         with transaction.atomic():
-            conversation = Conversation.objects.select_for_update().get(
-                pk=conversation_id
-            )
+            conversation = prepared.get_locked(Conversation, "pk", conversation_id)
             previous = conversation.messages.filter(
                 pk=message_id, role=Message.Role.ASSISTANT
             ).first()
@@ -209,7 +212,7 @@ def store_regeneration(
             history = history_for(conversation, up_to=user_message)
             reply = create_reply(conversation, user_message, run_channel, history)
             check_new_answer(conversation.user_id, reply)
-            conversation.save(update_fields=["current_leaf", "updated_at"])
+            prepared.update(conversation, ["current_leaf", "updated_at"])
             return Turn(user_message=user_message, reply=reply, history=history)
     except IntegrityError:
         # The unique constraint: one streaming answer per conversation.
@@ -223,7 +226,7 @@ def create_reply(
     history: list[dict],
 ) -> Message:
     """Store an empty streaming answer to a user message; the branch now ends there."""
-    reply = Message.objects.create(
+    reply = Message(
         # An estimate until the final write stores the real count: the quota
         # counts a streaming answer at this plus the longest answer allowed.
         prompt_tokens=get_provider().measure(history),
@@ -236,6 +239,7 @@ def create_reply(
         # The database's clock, as the reaper's cutoff: see reaper._stale.
         heartbeat_at=Now(),
     )
+    prepared.insert(reply)
     conversation.current_leaf = reply
     return reply
 
