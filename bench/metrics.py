@@ -44,7 +44,7 @@ def measure(tokens: int) -> dict:
     def baseline():
         now = clock[0] = clock[0] + 0.001
         for _ in range(tokens):
-            part.arrived("tok ", now, more_waiting=True)
+            part.arrived("tok ", now)
         wire.frame(part.take(7, now))
 
     def hook():

@@ -13,48 +13,41 @@ def throttle() -> Throttle:
 
 
 def test_the_first_text_goes_out_at_once():
-    assert throttle().arrived(100, more_waiting=True)
+    assert throttle().arrived(100)
 
 
-def test_a_token_after_a_quiet_gap_with_nothing_behind_it_goes_at_once():
+def test_a_token_after_a_quiet_gap_goes_at_once():
     t = throttle()
-    t.arrived(100, more_waiting=False)
+    t.arrived(100)
     t.sent(100)
     # Inside the window, but alone: a model at 50 tokens/s never waits.
-    assert t.arrived(120, more_waiting=False)
+    assert t.arrived(120)
 
 
 def test_a_burst_inside_the_window_gathers_until_the_window_ends():
     t = throttle()
-    assert t.arrived(100, more_waiting=False)
+    assert t.arrived(100)
     t.sent(100)
-    assert not t.arrived(101, more_waiting=True)
-    assert not t.arrived(102, more_waiting=False)  # no quiet gap before it
+    assert not t.arrived(101)
+    assert not t.arrived(102)  # no quiet gap before it
     assert not t.window_over(129)
     assert t.due_at() == 100 + WINDOW
     assert t.window_over(100 + WINDOW)
 
 
-def test_queued_text_behind_a_token_holds_it_back_inside_the_window():
-    t = throttle()
-    t.arrived(100, more_waiting=False)
-    t.sent(100)
-    assert not t.arrived(120, more_waiting=True)
-
-
 def test_text_after_the_window_goes_even_in_a_burst():
     t = throttle()
-    t.arrived(100, more_waiting=False)
+    t.arrived(100)
     t.sent(100)
-    assert t.arrived(100 + WINDOW, more_waiting=True)
+    assert t.arrived(100 + WINDOW)
 
 
 def test_a_steady_fast_stream_goes_out_once_per_window():
     t = throttle()
     sends = 0
     now = 100
-    for _ in range(300):  # 300 tokens 1 ms apart, more always queued
-        if t.arrived(now, more_waiting=True) or t.window_over(now):
+    for _ in range(300):  # 300 tokens 1 ms apart
+        if t.arrived(now) or t.window_over(now):
             t.sent(now)
             sends += 1
         now += 1

@@ -20,7 +20,7 @@ class Part:
         self.first_at: float | None = None  # monotonic time of its first text
         self.last_at: float | None = None  # and of its latest
 
-    def arrived(self, text: str, now: float, *, more_waiting: bool) -> bool:
+    def arrived(self, text: str, now: float) -> bool:
         """Take text from the provider; True when it should go out at once."""
         if self.first_at is None:
             self.first_at = now
@@ -28,7 +28,7 @@ class Part:
         if not self.pending:
             self.pending_since = now
         self.pending.append(text)
-        return self.throttle.arrived(now, more_waiting=more_waiting)
+        return self.throttle.arrived(now)
 
     def due(self, now: float, urgent: bool) -> bool:
         """Whether pending text goes out now: urgent, or the window is over."""

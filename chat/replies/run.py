@@ -261,7 +261,7 @@ class ReplyRun:
             if self.ttft_ms is None:
                 self.ttft_ms = round((now - self.started) * 1000)
             part = self.answer if isinstance(event, TextDelta) else self.reasoning
-            urgent = part if part.arrived(event.text, now, more_waiting=False) else None
+            urgent = part if part.arrived(event.text, now) else None
             await self._flush_due(now, urgent)
             if part.pending:
                 self._wake_at(part.due_at())  # the run loop sends it when due

@@ -2,8 +2,8 @@
 
 Text after a quiet spell goes out at once; within `window_s` of the last send it
 gathers until the window ends. A token that arrives alone (a gap of `quiet_s`
-before it, nothing queued behind it) also goes at once: a model at 50 tokens/s
-never waits, and a burst still shares frames. Pure: the caller passes the clock.
+before it) also goes at once: a model at 50 tokens/s never waits, and a burst
+still shares frames. Pure: the caller passes the clock.
 """
 
 import math
@@ -17,9 +17,9 @@ class Throttle:
     last_send: float = -math.inf
     last_arrival: float = -math.inf
 
-    def arrived(self, now: float, *, more_waiting: bool) -> bool:
+    def arrived(self, now: float) -> bool:
         """Note text arriving at `now`; say whether it should go out at once."""
-        alone = now - self.last_arrival >= self.quiet_s and not more_waiting
+        alone = now - self.last_arrival >= self.quiet_s
         self.last_arrival = now
         return alone or self.window_over(now)
 
