@@ -172,11 +172,11 @@ class Hub:
                 logger.exception("The frame hub could not read its channel")
                 await asyncio.sleep(RETRY_S)
                 continue
-            if event.get("type") == STOP:
+            kind = event.get("type")
+            if kind == STOP:
                 return
             if event.get("from") == self.channel:
                 continue  # published here, and handed over here already
-            kind = event.get("type")
             if kind == FOLLOWS or kind == LEAVES:
                 self._heard(kind, event.get("conversation"))
                 continue
@@ -197,12 +197,9 @@ class Hub:
             return
         await self.layer.group_send(
             wire.group_name_for(conversation_id),
-            {
-                "type": "chat.frame",
-                "frame": frame,
-                "conversation": conversation_id,
-                "from": self.channel,
-            },
+            wire.encoded_event(
+                frame, {"conversation": conversation_id, "from": self.channel}
+            ),
         )
 
     async def followed_elsewhere(self, conversation_id: int) -> bool:
@@ -252,9 +249,7 @@ class Hub:
         if channel == self.channel:
             await self.hand_to(int(key), frame)
         else:
-            await self.layer.send(
-                channel, {"type": "chat.frame", "frame": frame, "to": int(key)}
-            )
+            await self.layer.send(channel, wire.encoded_event(frame, {"to": int(key)}))
 
     def alone(self) -> bool:
         """Whether no other hub can follow a conversation: the one-process layer,

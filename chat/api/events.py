@@ -109,7 +109,7 @@ class EventStream:
             raise
 
     async def _take_frame(self, frame: str) -> None:
-        self.inbox.put_nowait({"type": "chat.frame", "frame": frame})
+        self.inbox.put_nowait(wire.encoded_event(frame))
 
     async def _receive(self) -> None:
         # The person's group only (sign-outs). One receive at a time, never
@@ -199,7 +199,7 @@ class EventStream:
             if message.get("session") in (None, self.session):
                 self.ended = True
             return
-        if kind != "chat.frame":
+        if kind != wire.FRAME_EVENT:
             return
         encoded = message["frame"]
         frame = json.loads(encoded)

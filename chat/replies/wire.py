@@ -24,9 +24,18 @@ def frame(payload: dict) -> str:
     return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+FRAME_EVENT = "chat.frame"
+
+
+def encoded_event(encoded: str, where: dict | None = None) -> dict:
+    """An encoded frame as a channel-layer event that followers forward verbatim;
+    `where` says where it goes (the hub's `conversation`, `to`, `from`)."""
+    return {"type": FRAME_EVENT, "frame": encoded, **(where or {})}
+
+
 def frame_event(payload: dict) -> dict:
-    """Wrap a wire payload as a channel-layer event that followers forward verbatim."""
-    return {"type": "chat.frame", "frame": frame(payload)}
+    """Encode a wire payload as such an event."""
+    return encoded_event(frame(payload))
 
 
 def message_payload(message: Message) -> dict:
