@@ -15,6 +15,7 @@ from functools import cache
 
 from django.db import connection
 from django.db.models import Model
+from django.db.transaction import TransactionManagementError
 
 
 @cache
@@ -27,7 +28,8 @@ def _locked_select(model: type[Model], vendor: str, field: str):
     compiler = query.query.get_compiler(connection=connection)
     sql, _ = compiler.as_sql()
     columns = [column for column, _, _ in compiler.select]
-    # Kept without their connection: each database thread has its own.
+    # Bound to the first caller's `connection.ops`, but each call passes its own
+    # thread's connection to them.
     converters = list(compiler.get_converters(columns).items())
     names = [field.attname for field in model._meta.concrete_fields]
     return sql, converters, names
@@ -35,7 +37,12 @@ def _locked_select(model: type[Model], vendor: str, field: str):
 
 def get_locked(model: type[Model], field: str, value) -> Model:
     """`model.objects.select_for_update().get(<field>=value)` for a unique field,
-    built once. Raises model.DoesNotExist as `get` does."""
+    built once. Raises model.DoesNotExist as `get` does.
+
+    Inside a transaction only, as `select_for_update`: the ORM checks that when it
+    builds the statement, which happens here once."""
+    if connection.features.has_select_for_update and not connection.in_atomic_block:
+        raise TransactionManagementError("get_locked runs inside a transaction")
     sql, converters, names = _locked_select(model, connection.vendor, field)
     with connection.cursor() as cursor:
         cursor.execute(sql, [value])
@@ -63,8 +70,9 @@ def _insert_parts(model: type[Model], vendor: str):
 def insert(obj: Model) -> None:
     """`obj.save()` of a new row (no signals): INSERT it and set its pk.
 
-    A field whose value is an expression (`Now()`) is compiled into the statement
-    and, as after `save`, left on the instance as the expression.
+    A field whose value is a database function needing no resolving (`Now()`) is
+    compiled into the statement and, as after `save`, left on the instance as the
+    expression; an `F()` or anything that refers to columns is not supported.
     """
     fields, head, returning = _insert_parts(type(obj), connection.vendor)
     compiler = None

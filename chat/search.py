@@ -177,6 +177,8 @@ def _matching_ids_sqlite(user_id: int, query: str, words: list[str]) -> list:
         [match, *params],
         "f.rowid DESC",
     )
+    # LIKE folds ASCII case only (FTS5's trigrams fold every script's): until it
+    # ends, a streaming "Ärger" is not found by "ärger".
     like(long_words)
     conditions.append("m.status = 'streaming'")
     streaming = _newest_ids("chat_message m", conditions, params, "m.id DESC")

@@ -96,7 +96,7 @@ async def _render_all(texts: list[str]) -> list[str]:
 
 
 class _Answer:
-    """One call's answer, followed through the conversation's group."""
+    """One call's answer, followed through the process's frame hub."""
 
     def __init__(self, call, conversation_id: int):
         self.call = call

@@ -2,7 +2,8 @@
 
 Every CHAT_CHECKPOINT_S each running answer's text so far is stored, and its
 heartbeat renewed so the reaper spares it. One writer per process stores them all
-in one UPDATE (`turns.store_checkpoints`), one database-thread hop, instead of a
+in one `executemany` UPDATE, a row each, and one SELECT (`turns.store_checkpoints`):
+one database-thread hop and one commit, instead of a
 hop, an UPDATE and a commit per answer: at 200 streams that was 100 hops a second
 on the one database thread (bench/README.md, figure 5).
 
@@ -64,15 +65,17 @@ class Checkpoints:
     async def write_round(self) -> None:
         waiting, self.waiting = self.waiting, []
         runs = sorted(self.runs.values(), key=lambda run: run.message_id)
-        rows = [run.checkpoint_row() for run in runs]
+        rows = []
         try:
+            # Inside: a failure here must stop these runs, not the writer.
+            rows = [run.checkpoint_row() for run in runs]
             if rows:
                 gone = await database_sync_to_async(turns.store_checkpoints)(rows)
                 for run in runs:
                     if run.message_id in gone:
                         run.checkpoint_failed(None)
         except Exception as exc:
-            logger.exception("Could not store %d checkpoints", len(rows))
+            logger.exception("Could not store %d checkpoints", len(runs))
             for run in runs:
                 run.checkpoint_failed(exc)
         finally:
