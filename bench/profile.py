@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.profile --load stream [--streams 50] [--layer pubsub]
         [--rate 20] [--server uvicorn --server-args '--loop uvloop'] [--root DIR]
 
-Loads: ``ttft`` (sequential short replies), ``stream`` (N streams at --rate tok/s;
+Loads: ``ttft`` (sequential short replies), ``new`` (the same, each on a new
+conversation: a reply's fixed costs, its title included), ``stream`` (N streams at --rate tok/s;
 prints server CPU per 1,000 tokens), ``burst`` (figure 4 repeated: N sockets send at
 once, 10-token replies), ``fast`` (one stream as fast as the upstream goes),
 ``idle`` (sockets open, nothing sent), ``page`` (figure 10's GETs of the page of a
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import collections
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,8 +69,20 @@ async def load(
     deadline = time.monotonic() + seconds
     if kind == "ttft":
         (sock,) = await bench.open_sockets(origins, 1)
+        replies = 0
         while time.monotonic() < deadline:
             await sock.reply("bench 3 0", 30)
+            replies += 1
+        return {"replies": replies}
+    elif kind == "new":
+        # A reply's fixed costs: each on a new conversation (so a title too).
+        replies = 0
+        while time.monotonic() < deadline:
+            (sock,) = await bench.open_sockets(origins, 1)
+            await sock.reply("bench 3 0", 30)
+            await bench.close_sockets([sock])
+            replies += 1
+        return {"replies": replies}
     elif kind == "fast":
         (sock,) = await bench.open_sockets(origins, 1)
         while time.monotonic() < deadline:
@@ -82,20 +96,24 @@ async def load(
         print("statuses", collections.Counter(r.status for r in replies))
         tokens = sum(r.stamps.tokens for r in replies)
         print("tokens relayed", tokens)
-        return tokens
+        return {"tokens": tokens}
     elif kind == "burst":
         # Figure 4's load, repeated: all sockets send at once, short replies.
         # Sockets open once (before profiling's interesting part), so the samples
         # are the sends and replies, not the websocket handshakes.
         sockets = await bench.open_sockets(origins, streams)
         await asyncio.sleep(0.5)
-        rounds = 0
+        rounds, medians = 0, []
         while time.monotonic() < deadline and rounds < 20:
             replies = await bench.site_load(sockets, 10, rate)
             ttft = sorted(r.ttft_ms for r in replies if r.ttft_ms is not None)
-            print(f"burst {rounds}: TTFT p50 {ttft[len(ttft) // 2]:.0f} ms", flush=True)
+            medians.append(ttft[len(ttft) // 2])
+            print(f"burst {rounds}: TTFT p50 {medians[-1]:.0f} ms", flush=True)
             rounds += 1
             await asyncio.sleep(0.2)
+        # The first burst also opens the upstream connections: left out.
+        print(f"median of the bursts' TTFT p50: {statistics.median(medians[1:]):.0f} ms")
+        return {"replies": rounds * streams}
     elif kind == "page":
         gets = 0
         while time.monotonic() < deadline:
@@ -111,10 +129,20 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--load",
-        choices=["ttft", "stream", "burst", "fast", "idle", "page"],
+        choices=["ttft", "new", "stream", "burst", "fast", "idle", "page"],
         required=True,
     )
     parser.add_argument("--rate", type=float, default=20, help="tokens/s per stream")
+    parser.add_argument(
+        "--no-samples",
+        action="store_true",
+        help="no py-spy (it takes a core's worth of CPU): the load's figures only",
+    )
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="sample C frames too (uvloop, the interpreter); slower to record",
+    )
     parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--layer", choices=["memory", "pubsub", "core"])
@@ -162,16 +190,20 @@ def main(argv=None) -> None:
         out = Path(args.out) if args.out else RESULTS / f"profile-{args.load}.txt"
         RESULTS.mkdir(exist_ok=True)
         command = [py_spy, "record", "-p", str(servers[0].pid), "-f", "raw"]
-        command.extend(["-o", str(out), "-r", "200", "--nonblocking"])
-        spy = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        command.extend(["-o", str(out), "-r", "200"])
+        # --native pauses the process to unwind C frames; else sample without.
+        command.append("--native" if args.native else "--nonblocking")
+        spy = None
+        if not args.no_samples:
+            spy = subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         time.sleep(1)
         cpu = servers[0].cpu_seconds()
         began = time.monotonic()
-        tokens = asyncio.run(
+        counted = asyncio.run(
             load(
                 bench,
                 [servers[0].origin],
@@ -184,11 +216,15 @@ def main(argv=None) -> None:
         wall = time.monotonic() - began
         used = servers[0].cpu_seconds() - cpu
         print(f"server CPU {used:.2f} s in {wall:.1f} s")
-        if tokens:
-            print(f"server CPU per 1,000 tokens {used / tokens * 1000:.3f} s")
-        spy.send_signal(2)
-        spy.wait(30)
-        summarize(out)
+        for what, count in (counted or {}).items():
+            if what == "tokens":
+                print(f"server CPU per 1,000 tokens {used / count * 1000:.3f} s")
+            else:
+                print(f"{count} {what}: server CPU per one {used / count * 1000:.2f} ms")
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(30)
+            summarize(out)
     finally:
         for server in servers:
             server.stop()
