@@ -212,6 +212,26 @@ async def test_a_title_the_person_gave_meanwhile_is_kept(
     assert conversation.title == "My trip"
 
 
+async def test_a_stopped_first_answer_asks_for_no_title(
+    alice, conversation, connect, openai_upstream, settings
+):
+    settings.CHAT_MODEL_TITLES = True
+    openai_upstream.script(tokens=["slow "] * 50, delay=0.02)
+    openai_upstream.script(text="Model title")
+    tab = await connect(alice, conversation.pk)
+    await tab.send(type="send", content="Plan a trip")
+    start = (await tab.receive_until("reply.start"))[-1]
+
+    await tab.send(type="stop", message_id=start["message_id"])
+    done = (await tab.receive_until("reply.done"))[-1]
+    await wait_for_title_task()
+
+    assert done["status"] == "stopped"
+    await conversation.arefresh_from_db()
+    assert conversation.title == "Plan a trip"
+    assert len(openai_upstream.requests) == 1  # the answer's only
+
+
 def test_the_local_provider_offers_its_gguf_and_writes_no_titles(settings):
     from chat.providers.local import LocalProvider
 

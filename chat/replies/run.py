@@ -47,7 +47,7 @@ from chat.providers import (
 )
 from chat.providers.thinking import split_think_tags
 from chat.render_budget import render_answer
-from chat.replies import limits, turns, wire
+from chat.replies import turns, wire
 from chat.replies.checkpoints import checkpoints
 from chat.replies.errors import REPLY_TIMEOUT_ERROR, UNEXPECTED_ERROR, WITHHELD_ERROR
 from chat.replies.live import LiveBlocks
@@ -123,6 +123,7 @@ class ReplyRun:
         self.moderated_len = 0  # how much of the text moderation has passed
         self.usage: Usage | None = None  # as the provider reported it
         self.ended = False  # the final write was made: it is never made twice
+        self.final_status: str | None = None  # as stored by the final write
         # Settled Markdown rendered as it streams (reply.blocks).
         self.blocks = LiveBlocks(
             self.message_id, self._group_send, enabled=settings.CHAT_LIVE_FORMAT
@@ -493,16 +494,13 @@ class ReplyRun:
         )
         # Stored before reply.done goes out: whoever reads after `done` sees it.
         flag_note = f"Moderation: {self.withheld.describe()}" if self.withheld else ""
-        stored = await database_sync_to_async(turns.store_finish)(
+        today = await database_sync_to_async(turns.store_finish_and_usage)(
             message, self.channel, flag_note=flag_note
         )
         self.ended = True
-        if not stored:
+        if today is None:
             raise _Gone
+        self.final_status = status
         metrics.reply_finished(status, ttft_ms)
-        # The person's tokens today (this answer included), for the usage line.
-        today = await database_sync_to_async(limits.usage_today_in)(
-            self.conversation_id
-        )
         await self._group_send({"type": "usage", **today})
         await self._group_send(wire.done_payload(message))

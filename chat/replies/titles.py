@@ -54,16 +54,13 @@ def clean_title(text: str) -> str:
 
 async def _title(run, conversation_id: int, first_title: str, question: str) -> None:
     await run.finished()
-    try:
-        answer = await Message.objects.filter(
-            pk=run.message_id, status=Message.Status.COMPLETE
-        ).aget()
-    except Message.DoesNotExist:
-        return  # stopped or failed: the first-line title stays
+    # The run stored the answer: its text and status need no second read.
+    if run.final_status != Message.Status.COMPLETE:
+        return  # stopped, failed or reaped: the first-line title stays
     messages = [
         {"role": "system", "content": PROMPT},
         {"role": "user", "content": question[:EXCERPT_CHARS]},
-        {"role": "assistant", "content": answer.content[:EXCERPT_CHARS]},
+        {"role": "assistant", "content": run.text_so_far()[:EXCERPT_CHARS]},
     ]
     try:
         title = clean_title(

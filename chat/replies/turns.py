@@ -19,7 +19,7 @@ from chat.models import Conversation, Flag, Message
 from chat.providers import default_model, get_provider
 from chat.replies import tree
 from chat.replies.errors import ReplyError, busy
-from chat.replies.limits import check_new_answer, precheck
+from chat.replies.limits import check_new_answer, precheck, usage_today_in
 
 
 @dataclass
@@ -303,6 +303,17 @@ FINAL_FIELDS = (
 
 
 @transaction.atomic
+def store_finish_and_usage(
+    message: Message, run_channel: str, *, flag_note: str = ""
+) -> dict | None:
+    """`store_finish`, then the owner's tokens today (this answer included) for
+    the usage line: one call on the database thread after each answer, not two.
+    None when nothing was stored."""
+    if not store_finish(message, run_channel, flag_note=flag_note):
+        return None
+    return usage_today_in(message.conversation_id)
+
+
 def store_finish(message: Message, run_channel: str, *, flag_note: str = "") -> bool:
     """Store an answer's end in one UPDATE; a flag note files it for staff review.
 
