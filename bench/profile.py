@@ -5,9 +5,10 @@
         [--rate 20] [--server uvicorn --server-args '--loop uvloop'] [--root DIR]
 
 Loads: ``ttft`` (sequential short replies), ``new`` (the same, each on a new
-conversation: a reply's fixed costs, its title included), ``stream`` (N streams at --rate tok/s;
-prints server CPU per 1,000 tokens), ``burst`` (figure 4 repeated: N sockets send at
-once, 10-token replies), ``fast`` (one stream as fast as the upstream goes),
+conversation: a reply's fixed costs, its title included), ``stream`` (N streams at
+--rate tok/s; prints server CPU per 1,000 tokens), ``burst`` (figure 4 repeated:
+N sockets send at once, 10-token replies), ``fast`` (one stream as fast as the
+upstream goes),
 ``idle`` (sockets open, nothing sent), ``page`` (figure 10's GETs of the page of a
 conversation of 500 messages, one after another). Writes collapsed stacks to
 bench/results/profile-<load>.txt (or --out) and prints the functions with the most
@@ -112,7 +113,9 @@ async def load(
             rounds += 1
             await asyncio.sleep(0.2)
         # The first burst also opens the upstream connections: left out.
-        print(f"median of the bursts' TTFT p50: {statistics.median(medians[1:]):.0f} ms")
+        print(
+            f"median of the bursts' TTFT p50: {statistics.median(medians[1:]):.0f} ms"
+        )
         return {"replies": rounds * streams}
     elif kind == "page":
         gets = 0
@@ -220,7 +223,9 @@ def main(argv=None) -> None:
             if what == "tokens":
                 print(f"server CPU per 1,000 tokens {used / count * 1000:.3f} s")
             else:
-                print(f"{count} {what}: server CPU per one {used / count * 1000:.2f} ms")
+                print(
+                    f"{count} {what}: server CPU per one {used / count * 1000:.2f} ms"
+                )
         if spy is not None:
             spy.send_signal(2)
             spy.wait(30)
