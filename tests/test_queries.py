@@ -36,6 +36,8 @@ def test_a_5000_token_reply_makes_as_many_queries_as_a_10_token_one(
     long = queries_for_a_reply(conversation, openai_upstream, 5000)
 
     assert short == long
-    # 10 before limits; they add the profile's row lock, one count of running
-    # answers and tokens today, and the usage line sent at the end.
-    assert short <= 13
+    # 10 before limits; they add one count of running answers and tokens today,
+    # and the usage line sent at the end. The Profile's row lock is taken with
+    # the conversation's (one SELECT), and on PostgreSQL the turn's two INSERTs
+    # and the conversation's UPDATE are one statement (chat/prepared.py).
+    assert short <= (10 if connection.vendor == "postgresql" else 12)

@@ -125,9 +125,13 @@ def refuse(code: str, message: str, *, limit: int, retry_after_s: int | None):
     return ReplyError(code, message, limit=limit, retry_after_s=retry_after_s)
 
 
-def check_new_answer(user_id: int, reply: Message) -> None:
-    """Refuse `reply` (stored, not committed) past a limit, in its transaction."""
-    limits = limits_of(locked_profile(user_id))
+def check_new_answer(
+    user_id: int, reply: Message, *, profile: Profile | None = None
+) -> None:
+    """Refuse `reply` (stored, not committed) past a limit, in its transaction.
+
+    `profile`: the person's Profile, when the transaction already row-locked it."""
+    limits = limits_of(profile or locked_profile(user_id))
     check_rate(user_id, limits.messages_per_minute)
     _check_running_and_quota(user_id, limits, exclude_pk=reply.pk)
 

@@ -15,11 +15,16 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from chat import prepared
-from chat.models import Conversation, Flag, Message
+from chat.models import Conversation, Flag, Message, Profile
 from chat.providers import default_model, get_provider
 from chat.replies import tree
 from chat.replies.errors import ReplyError, busy
-from chat.replies.limits import check_new_answer, precheck, usage_today_in
+from chat.replies.limits import (
+    check_new_answer,
+    locked_profile,
+    precheck,
+    usage_today_in,
+)
 
 
 @dataclass
@@ -83,18 +88,21 @@ def history_for(conversation: Conversation, *, up_to: Message) -> list[dict]:
         )
     if system_prompt:
         history.append({"role": "system", "content": system_prompt})
-    if up_to.parent_id is None:
-        # The first message of a branch is its whole path: no query for it.
-        reasoning = up_to.shown_reasoning if settings.CHAT_REASONING_IN_HISTORY else ""
-        turns = [(str(up_to.role), up_to.shown_content, reasoning)]
-    else:
+    # Earlier thinking goes back only when the setting asks for it.
+    with_reasoning = settings.CHAT_REASONING_IN_HISTORY
+    turns = []
+    # The path to the message's parent, read from the database, then the message
+    # itself from the instance: it need not be stored yet (store_turn stores it
+    # with its answer). The first message of a branch is its whole path: no query.
+    if up_to.parent_id is not None and settings.CHAT_HISTORY_MESSAGES > 1:
         turns = tree.path_turns(
             conversation.pk,
-            up_to.pk,
-            limit=settings.CHAT_HISTORY_MESSAGES,
-            # Earlier thinking goes back only when the setting asks for it.
-            with_reasoning=settings.CHAT_REASONING_IN_HISTORY,
+            up_to.parent_id,
+            limit=settings.CHAT_HISTORY_MESSAGES - 1,
+            with_reasoning=with_reasoning,
         )
+    reasoning = up_to.shown_reasoning if with_reasoning else ""
+    turns.append((str(up_to.role), up_to.shown_content, reasoning))
     for role, content, reasoning in turns:
         if role == Message.Role.ASSISTANT and not content:
             continue
@@ -145,8 +153,7 @@ def store_turn(
     # message per client_id): no exists()/first() checks on the common path.
     try:
         with transaction.atomic():
-            # The row lock serialises sends to one conversation across processes.
-            conversation = prepared.get_locked(Conversation, "pk", conversation_id)
+            conversation, profile = _locked_with_profile(conversation_id)
             user_message = Message(
                 conversation=conversation,
                 role=Message.Role.USER,
@@ -158,15 +165,20 @@ def store_turn(
                     else _edited(conversation, edit_of).parent_id
                 ),
             )
-            prepared.insert(user_message)
             history = history_for(conversation, up_to=user_message)
-            reply = create_reply(conversation, user_message, run_channel, history)
-            # After the inserts, so a retried send and "busy" still come first;
-            # a refusal (ReplyError) rolls them back.
-            check_new_answer(conversation.user_id, reply)
+            reply = new_reply(conversation, user_message, run_channel, history)
             new_title = "" if conversation.title else title_from(content)
             conversation.title = conversation.title or new_title
-            prepared.update(conversation, ["title", "current_leaf", "updated_at"])
+            # Both messages and the conversation's new leaf: one statement on
+            # PostgreSQL, where either unique constraint undoes all of it.
+            prepared.insert_then_update(
+                [user_message, reply],
+                conversation,
+                ["title", "current_leaf", "updated_at"],
+            )
+            # After the inserts, so a retried send and "busy" still come first;
+            # a refusal (ReplyError) rolls them back.
+            check_new_answer(conversation.user_id, reply, profile=profile)
             return Turn(
                 user_message=user_message,
                 reply=reply,
@@ -184,6 +196,22 @@ def store_turn(
         raise busy() from None
 
 
+def _locked_with_profile(conversation_id: int) -> tuple[Conversation, Profile]:
+    """The conversation and its owner's Profile (the limits' lock), row-locked in
+    that order, as every transaction takes them: one statement, or two when the
+    Profile is still to be made (`locked_profile` makes it).
+
+    The conversation's lock serialises sends to it across processes; the
+    Profile's, a person's answers starting in all their conversations."""
+    locked = prepared.get_locked_with(
+        Conversation, "pk", conversation_id, Profile, "user"
+    )
+    if locked is not None:
+        return locked
+    conversation = prepared.get_locked(Conversation, "pk", conversation_id)
+    return conversation, locked_profile(conversation.user_id)
+
+
 def _edited(conversation: Conversation, message_id: int) -> Message:
     original = conversation.messages.filter(
         pk=message_id, role=Message.Role.USER
@@ -199,10 +227,12 @@ def store_regeneration(
     """Store a new empty answer to the user message an earlier answer answered."""
     try:
         with transaction.atomic():
-            conversation = prepared.get_locked(Conversation, "pk", conversation_id)
-            previous = conversation.messages.filter(
-                pk=message_id, role=Message.Role.ASSISTANT
-            ).first()
+            conversation, profile = _locked_with_profile(conversation_id)
+            previous = (
+                conversation.messages.filter(pk=message_id, role=Message.Role.ASSISTANT)
+                .select_related("parent")
+                .first()
+            )
             if previous is None or previous.parent is None:
                 raise ReplyError(
                     "not_found", gettext("There is no such answer to regenerate.")
@@ -210,22 +240,25 @@ def store_regeneration(
             # A sibling of the old answer: both stay, the new one is shown.
             user_message = previous.parent
             history = history_for(conversation, up_to=user_message)
-            reply = create_reply(conversation, user_message, run_channel, history)
-            check_new_answer(conversation.user_id, reply)
-            prepared.update(conversation, ["current_leaf", "updated_at"])
+            reply = new_reply(conversation, user_message, run_channel, history)
+            prepared.insert_then_update(
+                [reply], conversation, ["current_leaf", "updated_at"]
+            )
+            check_new_answer(conversation.user_id, reply, profile=profile)
             return Turn(user_message=user_message, reply=reply, history=history)
     except IntegrityError:
         # The unique constraint: one streaming answer per conversation.
         raise busy() from None
 
 
-def create_reply(
+def new_reply(
     conversation: Conversation,
     user_message: Message,
     run_channel: str,
     history: list[dict],
 ) -> Message:
-    """Store an empty streaming answer to a user message; the branch now ends there."""
+    """An empty streaming answer to a user message, to store (the user message
+    may be unstored yet); the branch now ends there."""
     reply = Message(
         # An estimate until the final write stores the real count: the quota
         # counts a streaming answer at this plus the longest answer allowed.
@@ -239,7 +272,6 @@ def create_reply(
         # The database's clock, as the reaper's cutoff: see reaper._stale.
         heartbeat_at=Now(),
     )
-    prepared.insert(reply)
     conversation.current_leaf = reply
     return reply
 
