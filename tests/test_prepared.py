@@ -4,14 +4,14 @@ stored, and make a turn a few statements."""
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.db.models.functions import Now
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from chat import prepared
 from chat.models import Conversation, Message, Profile
-from chat.replies import turns
+from chat.replies import tree, turns
 from chat.replies.errors import ReplyError
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -238,4 +238,38 @@ def test_the_history_of_an_unstored_message_is_that_of_the_stored_one(
     stored = turns.history_for(conversation, up_to=question)
 
     assert unstored == stored
-    assert len([m for m in stored if m["role"] != "system"]) == min(limit, 7)
+    # The path as read from the stored message itself, as the history was built
+    # before a turn's messages were written after it.
+    path = tree.path_turns(conversation.pk, question.pk, limit=limit)
+    assert [m for m in stored if m["role"] != "system"] == [
+        {"role": role, "content": content} for role, content, _ in path
+    ]
+    assert len(path) == min(limit, 7)
+
+
+@pytest.mark.skipif(
+    not connection.features.has_select_for_update,
+    reason="SQLite takes no row locks",
+)
+def test_the_locking_read_locks_the_profile_too(alice, conversation):
+    Profile.objects.create(user=alice)
+    other = connections.create_connection("default")
+    try:
+        with transaction.atomic():
+            prepared.get_locked_with(
+                Conversation, "pk", conversation.pk, Profile, "user"
+            )
+            with other.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '100ms'")
+                for table, column in (
+                    ("chat_profile", "user_id"),
+                    ("chat_conversation", "id"),
+                ):
+                    value = alice.pk if table == "chat_profile" else conversation.pk
+                    with pytest.raises(OperationalError):
+                        cursor.execute(
+                            f"SELECT 1 FROM {table} WHERE {column} = %s FOR UPDATE",
+                            [value],
+                        )
+    finally:
+        other.close()
