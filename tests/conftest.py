@@ -59,7 +59,9 @@ async def loop_resources_closed():
 
 @pytest.fixture
 def openai_upstream(upstream, settings):
-    """Point the OpenAI provider at the test upstream, with a clean script queue."""
+    """Point the OpenAI provider at the test upstream, with a clean script queue;
+    and leave it clean: a script no request took (a title a stopped answer never
+    asked for) would answer the next test's request on this shared upstream."""
     upstream.reset()
     settings.CHAT_PROVIDER = "openai"
     settings.OPENAI_BASE_URL = upstream.base_url
@@ -67,7 +69,8 @@ def openai_upstream(upstream, settings):
     settings.CHAT_MODEL = "test-model"
     settings.CHAT_REQUEST_TIMEOUT_S = 2
     settings.CHAT_MAX_RETRIES = 0
-    return upstream
+    yield upstream
+    upstream.reset()
 
 
 def make_user(username: str):

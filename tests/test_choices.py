@@ -217,7 +217,6 @@ async def test_a_stopped_first_answer_asks_for_no_title(
 ):
     settings.CHAT_MODEL_TITLES = True
     openai_upstream.script(tokens=["slow "] * 50, delay=0.02)
-    openai_upstream.script(text="Model title")
     tab = await connect(alice, conversation.pk)
     await tab.send(type="send", content="Plan a trip")
     start = (await tab.receive_until("reply.start"))[-1]
