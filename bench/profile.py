@@ -5,7 +5,8 @@
         [--rate 20] [--server uvicorn --server-args '--loop uvloop'] [--root DIR]
 
 Loads: ``ttft`` (sequential short replies), ``new`` (the same, each on a new
-conversation: a reply's fixed costs, its title included), ``stream`` (N streams at
+conversation and socket: a reply's fixed costs, with its title request, which the
+bench upstream refuses at once: it streams only), ``stream`` (N streams at
 --rate tok/s; prints server CPU per 1,000 tokens), ``burst`` (figure 4 repeated:
 N sockets send at once, 10-token replies), ``fast`` (one stream as fast as the
 upstream goes),
@@ -76,7 +77,7 @@ async def load(
             replies += 1
         return {"replies": replies}
     elif kind == "new":
-        # A reply's fixed costs: each on a new conversation (so a title too).
+        # A reply's fixed costs: each on a new conversation (so a title request).
         replies = 0
         while time.monotonic() < deadline:
             (sock,) = await bench.open_sockets(origins, 1)

@@ -273,3 +273,28 @@ def test_the_locking_read_locks_the_profile_too(alice, conversation):
                         )
     finally:
         other.close()
+
+
+# An answer's end.
+
+
+def test_an_answers_end_is_stored_whole_or_not_at_all(alice, conversation, monkeypatch):
+    turn = send(conversation)
+    reply = Message.objects.get(pk=turn.reply.pk)
+    reply.status, reply.content = Message.Status.FAILED, "withheld text"
+
+    def refuse(**fields):
+        raise RuntimeError("the flag could not be stored")
+
+    monkeypatch.setattr(turns.Flag.objects, "create", refuse)
+    with pytest.raises(RuntimeError):
+        turns.store_finish_and_usage(reply, "run", flag_note="Moderation: harmful")
+
+    # The final UPDATE went with the flag: the answer is still the run's.
+    reply.refresh_from_db()
+    assert (reply.status, reply.run_channel) == (Message.Status.STREAMING, "run")
+
+    monkeypatch.undo()
+    reply.status = Message.Status.COMPLETE
+    assert turns.store_finish_and_usage(reply, "run") == {"used": reply.prompt_tokens}
+    assert turns.store_finish_and_usage(reply, "run") is None  # no longer the run's

@@ -334,18 +334,19 @@ FINAL_FIELDS = (
 )
 
 
-@transaction.atomic
 def store_finish_and_usage(
     message: Message, run_channel: str, *, flag_note: str = ""
 ) -> dict | None:
     """`store_finish`, then the owner's tokens today (this answer included) for
     the usage line: one call on the database thread after each answer, not two.
-    None when nothing was stored."""
+    None when nothing was stored. The usage is read after the commit, so SQLite's
+    write lock is not held for it."""
     if not store_finish(message, run_channel, flag_note=flag_note):
         return None
     return usage_today_in(message.conversation_id)
 
 
+@transaction.atomic
 def store_finish(message: Message, run_channel: str, *, flag_note: str = "") -> bool:
     """Store an answer's end in one UPDATE; a flag note files it for staff review.
 
