@@ -19,6 +19,7 @@ from chat.providers.base import (
     TextDelta,
     Usage,
 )
+from chat.providers.upstream_http import AiohttpTransport, sse_data
 from chat.replies import errors
 
 logger = logging.getLogger(__name__)
@@ -99,20 +100,21 @@ class OpenAIProvider(Provider):
         """This event loop's client, built once: the first use costs tens of
         milliseconds, and its connections belong to one loop.
 
-        Its HTTP is aiohttp's (the SDK's own adapter): httpx pauses and resumes
-        the socket around every read and sets a timer per read, and the server's
-        CPU per token relayed was a quarter lower without (bench/README.md,
-        figure 7)."""
+        Its HTTP is aiohttp's (chat/providers/upstream_http.py): httpx pauses and
+        resumes the socket around every read and sets a timer per read, and the
+        server's CPU per token relayed was a quarter lower without
+        (bench/README.md, figure 7)."""
         loop = asyncio.get_running_loop()
         built = self._clients.get(id(loop))
         if built is None or built[0] is not loop:
+            limits = httpx2.Limits(
+                max_connections=1000,  # the SDK's own limits otherwise
+                max_keepalive_connections=100,
+                keepalive_expiry=UPSTREAM_KEEPALIVE_S,
+            )
             client = openai_client(
                 http_client=openai.DefaultAioHttpClient(
-                    limits=httpx2.Limits(
-                        max_connections=1000,  # the SDK's own limits otherwise
-                        max_keepalive_connections=100,
-                        keepalive_expiry=UPSTREAM_KEEPALIVE_S,
-                    )
+                    limits=limits, transport=AiohttpTransport(limits)
                 )
             )
             self._clients = {id(loop): (loop, client)}  # one loop a process
@@ -156,7 +158,8 @@ class OpenAIProvider(Provider):
             # The SDK's request building walks `messages` on the event loop (8 ms
             # for 50 of them) and its chunk parsing costs ~250 µs a chunk: the
             # messages, already plain JSON, go in extra_body, and we read the SSE
-            # lines ourselves (bench/README.md has the figures).
+            # lines ourselves, from aiohttp (upstream_http.py; bench/README.md
+            # has the figures).
             async with self.client.chat.completions.with_streaming_response.create(
                 model=model,
                 messages=[],
@@ -168,11 +171,8 @@ class OpenAIProvider(Provider):
                 extra_body={"messages": messages},
             ) as response:
                 last_yield = time.monotonic()
-                async for line in response.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
+                async for data in sse_data(response.http_response):
+                    if data == b"[DONE]":
                         finished = True
                         break
                     chunk = orjson.loads(data)  # a fifth of json.loads's time
