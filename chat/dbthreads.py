@@ -8,15 +8,25 @@ and unique constraints already decide between concurrent transactions, so
 `parallel` runs such calls on a few threads, each with its own persistent
 connection. On SQLite the writers would only take turns at the file's write lock
 (and sleep in its busy handler while waiting), so calls stay on the shared thread.
+
+Django treats each call handed to a database thread as a request: it checks the
+connection before (its age, its errors) and, with CONN_HEALTH_CHECKS, sends a
+`SELECT 1` at the call's first query. Under a burst a pool thread makes a call
+every few milliseconds, and that round trip was one in six of a turn's; so a pool
+thread checks its connection at most once every `CHECK_EVERY_S`, before any call
+after a pause that long, and after a call that failed in the database.
 """
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import AsyncToSync
-from channels.db import DatabaseSyncToAsync, database_sync_to_async
+from asgiref.sync import AsyncToSync, SyncToAsync
+from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DatabaseError, close_old_connections, connection, connections
+
+CHECK_EVERY_S = 1.0
 
 _lock = threading.Lock()
 # One single-thread executor per connection: each can be asked to close its own.
@@ -38,17 +48,38 @@ def parallel(func):
     ):
         return database_sync_to_async(func)
 
+    def checked(*args, **kwargs):
+        return _with_checked_connection(func, *args, **kwargs)
+
     async def call(*args, **kwargs):
         index = _least_busy()
         try:
-            return await DatabaseSyncToAsync(
-                func, thread_sensitive=False, executor=_threads[index]
+            return await SyncToAsync(
+                checked, thread_sensitive=False, executor=_threads[index]
             )(*args, **kwargs)
         finally:
             with _lock:
                 _busy[index] -= 1
 
     return call
+
+
+_checked = threading.local()
+
+
+def _with_checked_connection(func, *args, **kwargs):
+    """Run `func` on a pool thread, its connection checked as Django checks a
+    request's, but at most once every CHECK_EVERY_S (see the module's docstring)."""
+    now = time.monotonic()
+    if now - getattr(_checked, "at", -CHECK_EVERY_S) >= CHECK_EVERY_S:
+        close_old_connections()  # too old, or broken: closed; else checked at use
+        _checked.at = now
+    try:
+        return func(*args, **kwargs)
+    except DatabaseError:
+        close_old_connections()  # the connection may be broken: not kept as is
+        _checked.at = -CHECK_EVERY_S  # and the next call checks again
+        raise
 
 
 def _least_busy() -> int:
