@@ -17,6 +17,7 @@ thread checks its connection at most once every `CHECK_EVERY_S`, before any call
 after a pause that long, and after a call that failed in the database.
 """
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,10 +29,11 @@ from django.db import DatabaseError, close_old_connections, connection, connecti
 
 CHECK_EVERY_S = 1.0
 
+logger = logging.getLogger(__name__)
+
 _lock = threading.Lock()
 # One single-thread executor per connection: each can be asked to close its own.
-_threads: list[ThreadPoolExecutor] = []
-_busy: list[int] = []
+_pool: list["_Thread"] = []
 
 
 def parallel(func):
@@ -52,14 +54,14 @@ def parallel(func):
         return _with_checked_connection(func, *args, **kwargs)
 
     async def call(*args, **kwargs):
-        index = _least_busy()
+        thread = _least_busy()
         try:
             return await SyncToAsync(
-                checked, thread_sensitive=False, executor=_threads[index]
+                checked, thread_sensitive=False, executor=thread.executor
             )(*args, **kwargs)
         finally:
             with _lock:
-                _busy[index] -= 1
+                thread.busy -= 1
 
     return call
 
@@ -82,19 +84,42 @@ def _with_checked_connection(func, *args, **kwargs):
         raise
 
 
-def _least_busy() -> int:
+class _Thread:
+    """One thread of the pool: its executor, and the calls given to it."""
+
+    def __init__(self):
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="database")
+        self.busy = 0
+
+
+def _least_busy() -> _Thread:
     with _lock:
-        if len(_threads) < settings.CHAT_DATABASE_THREADS and all(_busy):
-            _threads.append(ThreadPoolExecutor(1, thread_name_prefix="database"))
-            _busy.append(0)
-        index = min(range(len(_threads)), key=_busy.__getitem__)
-        _busy[index] += 1
-        return index
+        if not _pool:
+            # The whole pool at the first call, and the other threads open their
+            # connections now, in the background: a burst of sends after a start
+            # otherwise waited for new connections (and PostgreSQL's new server
+            # processes) in the middle of it (bench/README.md, figure 4pg).
+            _pool.extend(_Thread() for _ in range(settings.CHAT_DATABASE_THREADS))
+            for thread in _pool[1:]:
+                thread.executor.submit(_connect)
+        thread = min(_pool, key=lambda thread: thread.busy)
+        thread.busy += 1
+        return thread
+
+
+def _connect() -> None:
+    try:
+        connection.ensure_connection()
+    except Exception:
+        # The thread's first call connects, and reports the failure, again.
+        logger.warning("A database thread could not connect yet", exc_info=True)
 
 
 def close_connections() -> None:
-    """Close the pool threads' connections (tests: before the database is dropped)."""
+    """Close the pool threads' connections and let the threads go (tests: before
+    the database is dropped); the next call starts the pool anew."""
     with _lock:
-        threads = list(_threads)
-    for executor in threads:
-        executor.submit(connections.close_all).result()
+        threads, _pool[:] = list(_pool), []
+    for thread in threads:
+        thread.executor.submit(connections.close_all).result()
+        thread.executor.shutdown(wait=False)  # after the calls it was given

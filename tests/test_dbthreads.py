@@ -101,5 +101,23 @@ async def test_a_connection_broken_under_a_call_is_replaced(health_checks):
     with pytest.raises(DatabaseError):
         await dbthreads.parallel(break_connection)()
     # The next call on that thread gets a working connection.
-    for _ in range(len(dbthreads._threads)):
+    for _ in range(len(dbthreads._pool)):
         assert await dbthreads.parallel(one_query)() >= 0
+
+
+async def test_the_first_call_opens_every_threads_connection(settings):
+    """A burst of sends after a start must not wait for connections to be made."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite keeps every call on the one database thread")
+    from django.db import connections
+
+    dbthreads.close_connections()
+    await dbthreads.parallel(one_query)()
+    assert len(dbthreads._pool) == settings.CHAT_DATABASE_THREADS
+
+    def is_open():
+        return connections["default"].connection is not None
+
+    # Each thread runs its calls in order: this comes after its own connecting.
+    opened = [t.executor.submit(is_open).result() for t in dbthreads._pool]
+    assert opened == [True] * len(opened)

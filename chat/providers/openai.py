@@ -1,6 +1,7 @@
 """OpenAI-compatible backend: OpenAI itself, vLLM, Ollama, llama.cpp's server, …"""
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -149,29 +150,43 @@ class OpenAIProvider(Provider):
         choices = completion.choices or []
         return (choices[0].message.content or "") if choices else ""
 
+    @contextlib.asynccontextmanager
+    async def _answer_request(self, body: dict) -> AsyncIterator[httpx2.Response]:
+        """The streamed answer's response, its body not yet read; closed on the
+        way out (early, it closes the connection: generation stops upstream)."""
+        response = await self.client.post(
+            "/chat/completions", cast_to=httpx2.Response, body=body, stream=True
+        )
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
     async def stream(self, *, messages: list[dict], model: str) -> AsyncIterator:
         usage = None
         produced = []
         thought = []
         finished = False
         try:
-            # The SDK's request building walks `messages` on the event loop (8 ms
-            # for 50 of them) and its chunk parsing costs ~250 µs a chunk: the
-            # messages, already plain JSON, go in extra_body, and we read the SSE
-            # lines ourselves, from aiohttp (upstream_http.py; bench/README.md
-            # has the figures).
-            async with self.client.chat.completions.with_streaming_response.create(
-                model=model,
-                messages=[],
-                stream=True,
-                stream_options={"include_usage": True},
-                # max_tokens, not max_completion_tokens: what OpenAI-compatible
-                # servers (vLLM, Ollama, llama.cpp) understand.
-                max_tokens=self.max_answer_tokens(),
-                extra_body={"messages": messages},
+            # The SDK's typed request building walks `messages` on the event loop
+            # (8 ms for 50 of them) and its chunk parsing costs ~250 µs a chunk:
+            # the body, already plain JSON, goes through its `post` (still its
+            # headers, retries and error statuses), and we read the SSE lines
+            # ourselves, from aiohttp (upstream_http.py; bench/README.md has the
+            # figures).
+            async with self._answer_request(
+                {
+                    "model": model,
+                    "messages": messages,
+                    "stream": True,
+                    "stream_options": {"include_usage": True},
+                    # max_tokens, not max_completion_tokens: what OpenAI-compatible
+                    # servers (vLLM, Ollama, llama.cpp) understand.
+                    "max_tokens": self.max_answer_tokens(),
+                }
             ) as response:
                 last_yield = time.monotonic()
-                async for data in sse_data(response.http_response):
+                async for data in sse_data(response):
                     if data == b"[DONE]":
                         finished = True
                         break
