@@ -83,7 +83,7 @@ class Sizes:
     burst_streams: int
     burst_tokens: int
     burst_rounds: int  # figure 4: interleaved direct/site rounds, median taken (5:
-    # one round in three measured ×0.5–×3 beside its neighbours, on a quiet machine)
+    # a round measured x0.5 to x3 beside its neighbours, on a quiet machine)
     cpu_streams: int
     cpu_tokens: int
     step_tokens: int

@@ -47,7 +47,7 @@ async def answer_text(settings, handle) -> str:
 
 
 async def test_a_gzipped_answer_is_read_decoded(settings):
-    """aiohttp undoes the coding; httpx2 must not be told of it a second time."""
+    """aiohttp undoes the coding of a streamed answer."""
 
     async def handle(reader, writer):
         await reader.readuntil(b"\r\n\r\n")
@@ -60,6 +60,85 @@ async def test_a_gzipped_answer_is_read_decoded(settings):
         writer.close()
 
     assert await answer_text(settings, handle) == "compressed"
+
+
+async def test_a_gzipped_title_is_read_once_decoded(settings):
+    """The SDK reads a whole response (a title) through httpx2: aiohttp decoded
+    it already, so httpx2 must not be told of the coding a second time."""
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Packed title"},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        body = gzip.compress(json.dumps(completion).encode())
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{port}/v1"
+    provider = OpenAIProvider()
+    try:
+        title = await provider.title(
+            messages=[{"role": "user", "content": "hi"}], model="m"
+        )
+    finally:
+        await provider.client.close()
+        server.close()
+        await server.wait_closed()
+    assert title == "Packed title"
+
+
+async def test_answers_go_through_the_proxy_the_environment_names(
+    settings, monkeypatch
+):
+    """httpx2 reads HTTP(S)_PROXY only when it builds its own transport: with
+    ours, aiohttp must (a deployment whose traffic goes out through a proxy)."""
+    asked = []
+
+    async def proxy(reader, writer):  # answers itself: the upstream is unreachable
+        head = await reader.readuntil(b"\r\n\r\n")
+        asked.append(head.split(b" ")[1])
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+        writer.write(chunk("proxied") + b"data: [DONE]\n\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    settings.OPENAI_BASE_URL = "http://upstream.invalid/v1"
+    provider = OpenAIProvider()
+    try:
+        events = [
+            event
+            async for event in provider.stream(
+                messages=[{"role": "user", "content": "hi"}], model="m"
+            )
+        ]
+    finally:
+        await provider.client.close()
+        server.close()
+        await server.wait_closed()
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "proxied"
+    assert asked == [b"http://upstream.invalid/v1/chat/completions"]
 
 
 async def test_the_answer_is_not_read_through_httpx2s_line_layers(

@@ -78,8 +78,14 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
                 connector=aiohttp.TCPConnector(
                     limit=self.limits.max_connections or 0,
                     keepalive_timeout=self.limits.keepalive_expiry,
+                    # httpx2's certificates (SSL_CERT_FILE, the system's), as the
+                    # SDK's own clients verify them.
+                    ssl=httpx2.create_ssl_context(),
                 ),
                 auto_decompress=True,
+                # HTTPS_PROXY and NO_PROXY, as httpx2 honours them without a
+                # transport of ours.
+                trust_env=True,
             )
         timeout = request.extensions.get("timeout", {})
         with httpx_errors():
