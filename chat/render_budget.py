@@ -7,17 +7,25 @@ rendering runs in worker processes: past CHAT_RENDER_TIMEOUT_S the worker is
 killed and replaced. Workers are forked from a small forkserver that has imported
 the renderer (not from this process, with its threads), so a replacement is quick.
 Past either limit, or on any failure, the answer is its text in a <pre>.
+
+The event loop renders through `arender_answer`: it waits for the worker's pipe
+on the loop itself (an idle worker and a free slot at hand), where a hop to a
+thread and back cost the server three times the pipe's own CPU (~120 of ~160 µs a
+render; live formatting renders every few tokens: bench/README.md, figure 7b).
 """
 
+import asyncio
 import logging
 import multiprocessing
 import threading
 from contextlib import suppress
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils.translation import gettext_noop
 
 from chat.rendering import plain_text_html, render_markdown
+from chat.tasks import detached_task
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +116,47 @@ class _Pool:
                 raise RuntimeError(result)
             return result
 
+    def take_idle(self) -> "_Worker | None":
+        """An idle, live worker and its slot, without waiting; None if there is
+        none at hand (`give_back` returns both)."""
+        with self.lock:
+            if self.slots is None:
+                self.slots = threading.BoundedSemaphore(settings.CHAT_RENDER_WORKERS)
+            if not self.idle or not self.slots.acquire(blocking=False):
+                return None
+            worker = self.idle.pop()
+        if worker.process.is_alive():
+            return worker
+        self.give_back(None)
+        return None
+
+    def give_back(self, worker: "_Worker | None") -> None:
+        with self.lock:
+            if worker is not None:
+                self.idle.append(worker)
+        self.slots.release()
+
 
 _pool = _Pool()
+
+
+_renders: set[asyncio.Task] = set()
+
+
+async def _render_on_loop(worker: _Worker, text: str, timeout_s: float) -> str:
+    """`worker.render`, waiting for its answer on the running loop."""
+    loop = asyncio.get_running_loop()
+    answered = loop.create_future()
+    fd = worker.conn.fileno()
+    loop.add_reader(fd, lambda: answered.done() or answered.set_result(None))
+    try:
+        worker.conn.send(text)  # the worker waits in recv: it reads at once
+        await asyncio.wait_for(answered, timeout_s)
+    except TimeoutError:
+        raise TimeoutError(f"rendering took over {timeout_s:g} s") from None
+    finally:
+        loop.remove_reader(fd)
+    return worker.conn.recv()
 
 
 def render_answer(text: str) -> str:
@@ -128,3 +175,36 @@ def render_answer(text: str) -> str:
     except Exception:
         logger.exception("Rendering an answer of %d characters failed", len(text))
         return plain_text_html(text, FAILED_NOTE)
+
+
+async def arender_answer(text: str) -> str:
+    """`render_answer` from the event loop, which it never blocks for long."""
+    worker = None if len(text) > settings.CHAT_RENDER_MAX_CHARS else _pool.take_idle()
+    if worker is None:  # too long, or no idle worker: a thread waits for one
+        return await sync_to_async(render_answer, thread_sensitive=False)(text)
+    # Shielded: a caller that gives up (a live render cut short by the answer's
+    # end) leaves the worker to finish and go back to the pool, in step.
+    render = detached_task(_render_with(worker, text), name="render")
+    _renders.add(render)  # a strong reference: asyncio keeps weak ones
+    render.add_done_callback(_renders.discard)
+    return await asyncio.shield(render)
+
+
+async def _render_with(worker: _Worker, text: str) -> str:
+    try:
+        ok, result = await _render_on_loop(worker, text, settings.CHAT_RENDER_TIMEOUT_S)
+    except Exception as exc:
+        # Stuck, dead or out of step with its pipe: never reused.
+        with suppress(Exception):
+            worker.kill()
+        _pool.give_back(None)
+        if isinstance(exc, TimeoutError):
+            logger.warning("Rendering an answer of %d characters timed out", len(text))
+            return plain_text_html(text, TOO_SLOW_NOTE)
+        logger.exception("Rendering an answer of %d characters failed", len(text))
+        return plain_text_html(text, FAILED_NOTE)
+    _pool.give_back(worker)
+    if not ok:  # the renderer raised (e.g. RecursionError) in the worker
+        logger.error("Rendering %d characters failed: %s", len(text), result)
+        return plain_text_html(text, FAILED_NOTE)
+    return result

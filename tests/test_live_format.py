@@ -47,16 +47,25 @@ class Frames:
                 await self.arrived.wait()
 
 
+def on_a_thread(render):
+    """A stand-in for the renderer that blocks, as a worker's render takes time."""
+
+    async def arender(text: str) -> str:
+        return await asyncio.to_thread(render, text)
+
+    return arender
+
+
 async def test_settled_blocks_go_out_as_html_of_the_same_renderer_once_each(
     monkeypatch,
 ):
     rendered: list[str] = []
 
-    def counting_render(text: str) -> str:
+    async def counting_render(text: str) -> str:
         rendered.append(text)
         return render_markdown(text)
 
-    monkeypatch.setattr(live, "render_answer", counting_render)
+    monkeypatch.setattr(live, "arender_answer", counting_render)
     frames = Frames()
     blocks = LiveBlocks(7, frames.send)
     settled = Settler()
@@ -121,7 +130,7 @@ async def test_boundaries_found_during_a_render_join_the_next_render(monkeypatch
             in_flight -= 1
         return f"<p>{len(calls)}</p>"
 
-    monkeypatch.setattr(live, "render_answer", slow_render)
+    monkeypatch.setattr(live, "arender_answer", on_a_thread(slow_render))
     frames = Frames()
     blocks = LiveBlocks(1, frames.send)
 
@@ -148,7 +157,7 @@ async def test_closing_cancels_a_render_in_flight_and_sends_nothing_after(
         finished.set()
         return "<p>late</p>"
 
-    monkeypatch.setattr(live, "render_answer", stuck_render)
+    monkeypatch.setattr(live, "arender_answer", on_a_thread(stuck_render))
     frames = Frames()
     blocks = LiveBlocks(1, frames.send)
     blocks.sent("A paragraph.\n\nNext")
@@ -164,7 +173,7 @@ async def test_closing_cancels_a_render_in_flight_and_sends_nothing_after(
 
 
 async def test_turned_off_it_renders_nothing_and_snapshots_say_so(monkeypatch):
-    monkeypatch.setattr(live, "render_answer", lambda text: pytest.fail(text))
+    monkeypatch.setattr(live, "arender_answer", on_a_thread(pytest.fail))
     blocks = LiveBlocks(1, Frames().send, enabled=False)
     blocks.sent(LONG_RICH_MARKDOWN)
 

@@ -1,5 +1,6 @@
 """Rendering answers within a budget: hostile Markdown ends as plain text, in time."""
 
+import asyncio
 from datetime import UTC, datetime
 
 import pygments.lexers
@@ -121,3 +122,60 @@ async def test_an_answer_that_fails_to_render_is_reaped_as_plain_text_with_the_r
     assert deep.status == fine.status == Message.Status.INTERRUPTED
     assert is_fallback(deep.html, deep.content)
     assert fine.html == "<p>fine</p>"
+
+
+# From the event loop (live formatting, a run's final HTML): `arender_answer`.
+
+
+async def idle_worker_ready():
+    """A worker started and idle, as after the process's first render."""
+    await sync_to_async(render_answer, thread_sensitive=False)("# warm")
+
+
+async def test_the_loop_renders_through_an_idle_worker_without_a_thread(monkeypatch):
+    await idle_worker_ready()
+
+    def no_thread(*args, **kwargs):
+        raise AssertionError("a thread hop: ~120 µs of the server's CPU a render")
+
+    monkeypatch.setattr(render_budget, "sync_to_async", no_thread)
+    assert await render_budget.arender_answer("**bold**") == render_markdown("**bold**")
+    # The worker went back to the pool: the next render takes it again.
+    assert await render_budget.arender_answer("*it*") == render_markdown("*it*")
+
+
+async def test_a_loop_render_past_its_budget_is_plain_text_and_the_next_renders(
+    settings,
+):
+    await idle_worker_ready()
+    settings.CHAT_RENDER_TIMEOUT_S = 0.05
+    text = PATHOLOGICAL["10,000 nested lists"]
+
+    html = await render_budget.arender_answer(text)
+
+    assert html.startswith(f"<p><em>{render_budget.TOO_SLOW_NOTE}</em></p>")
+    settings.CHAT_RENDER_TIMEOUT_S = 30
+    assert await render_budget.arender_answer("*fine*") == "<p><em>fine</em></p>"
+
+
+async def test_a_caller_that_gives_up_leaves_the_worker_in_step(settings):
+    """A live render cut short by the answer's end: its worker finishes the render
+    it was given and goes back to the pool; the next render gets its own HTML."""
+    await idle_worker_ready()
+    workers = {worker.process.pid for worker in render_budget._pool.idle}
+    render = asyncio.ensure_future(render_budget.arender_answer("# first"))
+    await asyncio.sleep(0)  # it takes a worker and hands it the text
+    render.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await render
+    await asyncio.gather(*render_budget._renders)  # the render it gave up on
+    for text in ("*second*", "**third**"):
+        assert await render_budget.arender_answer(text) == render_markdown(text)
+    # Not killed (a new worker is a process to start): back among the idle ones.
+    assert workers <= {worker.process.pid for worker in render_budget._pool.idle}
+
+
+async def test_with_no_idle_worker_the_loop_render_waits_on_a_thread(monkeypatch):
+    monkeypatch.setattr(render_budget._pool, "take_idle", lambda: None)
+
+    assert await render_budget.arender_answer("**b**") == render_markdown("**b**")

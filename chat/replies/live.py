@@ -2,13 +2,13 @@
 
 The run tells `LiveBlocks` each piece of text it has sent (`sent`); the settling
 rule (`settle.Settler`) finds where blocks became final; the text between the last
-rendered boundary and the newest one is rendered by `render_answer`, the same
+rendered boundary and the newest one is rendered by `arender_answer`, the same
 renderer, sanitizer and time budget as the final answer, and goes out as
 `reply.blocks {message_id, offset, upto, html}`. So each character is rendered
 once here (and once more at the end), never the whole text again per block.
 
-Rendering runs in a worker thread, off the event loop and off the database
-thread, one render at a time per answer: boundaries found meanwhile join the next
+Rendering runs in the render budget's worker processes, the loop waiting for
+their answer, one render at a time per answer: boundaries found meanwhile join the next
 render, and deltas never wait for it. `reply.done`'s HTML stays the truth: Markdown
 that spans blocks (reference links, footnotes, loose lists) may preview differently.
 """
@@ -16,9 +16,7 @@ that spans blocks (reference links, footnotes, loose lists) may preview differen
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from asgiref.sync import sync_to_async
-
-from chat.render_budget import render_answer
+from chat.render_budget import arender_answer
 from chat.replies import wire
 from chat.replies.settle import Settler
 
@@ -69,9 +67,7 @@ class LiveBlocks:
                 self._unrendered = [text[cut:]] if len(text) > cut else []
                 # In the render budget's worker processes, as the final answer: a
                 # block that would render for seconds falls back to its text.
-                html = await sync_to_async(render_answer, thread_sensitive=False)(
-                    text[:cut]
-                )
+                html = await arender_answer(text[:cut])
                 self.upto = upto
                 self._html.append(html)
                 await self._send(

@@ -46,7 +46,7 @@ from chat.providers import (
     get_provider,
 )
 from chat.providers.thinking import split_think_tags
-from chat.render_budget import render_answer
+from chat.render_budget import arender_answer
 from chat.replies import turns, wire
 from chat.replies.checkpoints import checkpoints
 from chat.replies.errors import REPLY_TIMEOUT_ERROR, UNEXPECTED_ERROR, WITHHELD_ERROR
@@ -467,7 +467,7 @@ class ReplyRun:
         content, reasoning = self.text_so_far(), self.reasoning.text()
         usage = await self._usage()
         # A withheld answer is kept for staff, but no page shows it again.
-        render = sync_to_async(render_answer, thread_sensitive=False)
+        render = arender_answer
         html = "" if self.withheld else await render(content)
         reasoning_html = (
             "" if self.withheld or not reasoning else await render(reasoning)
