@@ -2,6 +2,7 @@
 (chat/providers/upstream_http.py), with the SDK still making the requests."""
 
 import asyncio
+import contextlib
 import gzip
 import json
 
@@ -25,25 +26,36 @@ def chunk(text: str) -> bytes:
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
-async def answer_text(settings, handle) -> str:
-    """Run the provider against a raw server answering with `handle`."""
+HI = [{"role": "user", "content": "hi"}]
+
+
+@contextlib.asynccontextmanager
+async def raw_server(handle):
+    """A server answering each connection with `handle`; yields its port."""
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{port}/v1"
-    settings.CHAT_MAX_RETRIES = 0
-    provider = OpenAIProvider()
     try:
-        events = [
-            event
-            async for event in provider.stream(
-                messages=[{"role": "user", "content": "hi"}], model="m"
-            )
-        ]
+        yield server.sockets[0].getsockname()[1]
     finally:
-        await provider.client.close()
         server.close()
         await server.wait_closed()
+
+
+async def streamed_text() -> str:
+    """The text the provider streams from the configured upstream."""
+    provider = OpenAIProvider()
+    try:
+        events = [event async for event in provider.stream(messages=HI, model="m")]
+    finally:
+        await provider.client.close()
     return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+async def answer_text(settings, handle) -> str:
+    """Run the provider against a raw server answering with `handle`."""
+    async with raw_server(handle) as port:
+        settings.OPENAI_BASE_URL = f"http://127.0.0.1:{port}/v1"
+        settings.CHAT_MAX_RETRIES = 0
+        return await streamed_text()
 
 
 async def test_a_gzipped_answer_is_read_decoded(settings):
@@ -89,18 +101,13 @@ async def test_a_gzipped_title_is_read_once_decoded(settings):
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{port}/v1"
-    provider = OpenAIProvider()
-    try:
-        title = await provider.title(
-            messages=[{"role": "user", "content": "hi"}], model="m"
-        )
-    finally:
-        await provider.client.close()
-        server.close()
-        await server.wait_closed()
+    async with raw_server(handle) as port:
+        settings.OPENAI_BASE_URL = f"http://127.0.0.1:{port}/v1"
+        provider = OpenAIProvider()
+        try:
+            title = await provider.title(messages=HI, model="m")
+        finally:
+            await provider.client.close()
     assert title == "Packed title"
 
 
@@ -119,25 +126,12 @@ async def test_answers_go_through_the_proxy_the_environment_names(
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    settings.OPENAI_BASE_URL = "http://upstream.invalid/v1"
-    provider = OpenAIProvider()
-    try:
-        events = [
-            event
-            async for event in provider.stream(
-                messages=[{"role": "user", "content": "hi"}], model="m"
-            )
-        ]
-    finally:
-        await provider.client.close()
-        server.close()
-        await server.wait_closed()
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "proxied"
+    async with raw_server(proxy) as port:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        settings.OPENAI_BASE_URL = "http://upstream.invalid/v1"
+        assert await streamed_text() == "proxied"
     assert asked == [b"http://upstream.invalid/v1/chat/completions"]
 
 
