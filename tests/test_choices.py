@@ -219,9 +219,11 @@ async def test_a_stopped_first_answer_asks_for_no_title(
     openai_upstream.script(tokens=["slow "] * 50, delay=0.02)
     tab = await connect(alice, conversation.pk)
     await tab.send(type="send", content="Plan a trip")
-    start = (await tab.receive_until("reply.start"))[-1]
+    # Its first words: the answer's request has reached the upstream (a stop right
+    # after reply.start could cut it off before it is sent).
+    delta = (await tab.receive_until("reply.delta"))[-1]
 
-    await tab.send(type="stop", message_id=start["message_id"])
+    await tab.send(type="stop", message_id=delta["message_id"])
     done = (await tab.receive_until("reply.done"))[-1]
     await wait_for_title_task()
 
