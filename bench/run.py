@@ -155,7 +155,8 @@ class Bench:
     layer: str = "memory"
     local_threads: int | None = None  # figure 12: CHAT_LOCAL_THREADS of both sides
     pg_url: str = ""  # figures 4pg and 6: a scratch PostgreSQL database
-    # Figures 7 and 7b: each round's site CPU as threads' run time and as ticks.
+    # The current figure's (7, 7b) rounds: the site's CPU as its threads' run
+    # time and as the process's ticks (each figure starts a list of its own).
     ticks_check: list = field(default_factory=list)
 
     def baseline_p99(self) -> float:
@@ -442,6 +443,7 @@ class Bench:
         SDK's read of the same load, in interleaved rounds; medians."""
         streams, n = self.sizes.cpu_streams, self.sizes.cpu_tokens
         content, within_s = f"bench {n} 50", n / 50 + 30
+        self.ticks_check = []
         relay_proc, relay_url = start_process(
             self.workdir, "bench.relay", "--upstream", self.upstream_url
         )
@@ -510,6 +512,7 @@ class Bench:
 
     async def fig7b_live_format(self, live: site.Server, plain: site.Server) -> None:
         """Figure 7's load as Markdown, live formatting on against off, interleaved."""
+        self.ticks_check = []
         cpu = {"on": 0.0, "off": 0.0}
         tokens = {"on": 0, "off": 0}
         blocks = {"on": 0, "off": 0}
@@ -534,6 +537,8 @@ class Bench:
             "cpu_s_per_1000_live": round(per_1000["on"], 4),
             "cpu_s_per_1000_plain": round(per_1000["off"], 4),
             "ratio": round(ratio, 3),
+            # Each round's site CPU, off and on in turn: run time, and ticks.
+            "site_cpu_s_and_ticks": self.ticks_check,
         }
         self.results["7b_live_format_cpu"] = res
         self.row(
