@@ -94,47 +94,53 @@ class _Pool:
         self.idle: list[_Worker] = []
         self.slots: threading.BoundedSemaphore | None = None
 
-    def render(self, text: str, timeout_s: float) -> str:
+    def _slots(self) -> threading.BoundedSemaphore:
         with self.lock:
             if self.slots is None:
                 self.slots = threading.BoundedSemaphore(settings.CHAT_RENDER_WORKERS)
-        with self.slots:
+            return self.slots
+
+    def render(self, text: str, timeout_s: float) -> str:
+        with self._slots():
             with self.lock:
                 worker = self.idle.pop() if self.idle else None
             if worker is None or not worker.process.is_alive():
                 worker = _Worker()
             try:
-                ok, result = worker.render(text, timeout_s)
+                answer = worker.render(text, timeout_s)
             except BaseException:
-                # Stuck, dead or out of step with its pipe: never reuse it.
-                with suppress(Exception):
-                    worker.kill()
+                _discard(worker)
                 raise
-            with self.lock:
-                self.idle.append(worker)
-            if not ok:  # the renderer raised (e.g. RecursionError) in the worker
-                raise RuntimeError(result)
-            return result
+            return self.returned(worker, answer)
 
     def take_idle(self) -> "_Worker | None":
         """An idle, live worker and its slot, without waiting; None if there is
-        none at hand (`give_back` returns both)."""
+        none at hand. The caller releases the slot (`slots.release()`)."""
+        slots = self._slots()
+        if not slots.acquire(blocking=False):
+            return None
         with self.lock:
-            if self.slots is None:
-                self.slots = threading.BoundedSemaphore(settings.CHAT_RENDER_WORKERS)
-            if not self.idle or not self.slots.acquire(blocking=False):
-                return None
-            worker = self.idle.pop()
-        if worker.process.is_alive():
+            worker = self.idle.pop() if self.idle else None
+        if worker is not None and worker.process.is_alive():
             return worker
-        self.give_back(None)
+        slots.release()
         return None
 
-    def give_back(self, worker: "_Worker | None") -> None:
+    def returned(self, worker: "_Worker", answer: tuple[bool, str]) -> str:
+        """The HTML of a worker's answer, the worker idle again; raises
+        RuntimeError when the renderer raised (e.g. RecursionError) in it."""
         with self.lock:
-            if worker is not None:
-                self.idle.append(worker)
-        self.slots.release()
+            self.idle.append(worker)
+        ok, result = answer
+        if not ok:
+            raise RuntimeError(result)
+        return result
+
+
+def _discard(worker: "_Worker") -> None:
+    """Stuck, dead or out of step with its pipe: never reused."""
+    with suppress(Exception):
+        worker.kill()
 
 
 _pool = _Pool()
@@ -152,8 +158,6 @@ async def _render_on_loop(worker: _Worker, text: str, timeout_s: float) -> str:
     try:
         worker.conn.send(text)  # the worker waits in recv: it reads at once
         await asyncio.wait_for(answered, timeout_s)
-    except TimeoutError:
-        raise TimeoutError(f"rendering took over {timeout_s:g} s") from None
     finally:
         loop.remove_reader(fd)
     return worker.conn.recv()
@@ -169,12 +173,19 @@ def render_answer(text: str) -> str:
         return plain_text_html(text, TOO_LONG_NOTE)
     try:
         return _pool.render(text, settings.CHAT_RENDER_TIMEOUT_S)
-    except TimeoutError:
+    except Exception as exc:
+        return _as_plain_text(text, exc)
+
+
+def _as_plain_text(text: str, failure: Exception) -> str:
+    """The answer as plain text, after its render failed (said in the log)."""
+    if isinstance(failure, TimeoutError):
         logger.warning("Rendering an answer of %d characters timed out", len(text))
         return plain_text_html(text, TOO_SLOW_NOTE)
-    except Exception:
-        logger.exception("Rendering an answer of %d characters failed", len(text))
-        return plain_text_html(text, FAILED_NOTE)
+    logger.error(
+        "Rendering an answer of %d characters failed", len(text), exc_info=failure
+    )
+    return plain_text_html(text, FAILED_NOTE)
 
 
 async def arender_answer(text: str) -> str:
@@ -192,19 +203,13 @@ async def arender_answer(text: str) -> str:
 
 async def _render_with(worker: _Worker, text: str) -> str:
     try:
-        ok, result = await _render_on_loop(worker, text, settings.CHAT_RENDER_TIMEOUT_S)
+        try:
+            answer = await _render_on_loop(worker, text, settings.CHAT_RENDER_TIMEOUT_S)
+        except BaseException:
+            _discard(worker)
+            raise
+        return _pool.returned(worker, answer)
     except Exception as exc:
-        # Stuck, dead or out of step with its pipe: never reused.
-        with suppress(Exception):
-            worker.kill()
-        _pool.give_back(None)
-        if isinstance(exc, TimeoutError):
-            logger.warning("Rendering an answer of %d characters timed out", len(text))
-            return plain_text_html(text, TOO_SLOW_NOTE)
-        logger.exception("Rendering an answer of %d characters failed", len(text))
-        return plain_text_html(text, FAILED_NOTE)
-    _pool.give_back(worker)
-    if not ok:  # the renderer raised (e.g. RecursionError) in the worker
-        logger.error("Rendering %d characters failed: %s", len(text), result)
-        return plain_text_html(text, FAILED_NOTE)
-    return result
+        return _as_plain_text(text, exc)
+    finally:
+        _pool.slots.release()

@@ -11,7 +11,7 @@ import pytest
 
 from chat.providers import ProviderError, TextDelta
 from chat.providers.openai import OpenAIProvider
-from chat.providers.upstream_http import sse_data
+from chat.providers.upstream_http import BODY, sse_data
 from chat.replies import errors
 
 
@@ -174,24 +174,23 @@ async def test_a_connection_cut_mid_answer_is_a_connection_error(settings):
     assert str(failure.value) == errors.CONNECTION_ERROR
 
 
-class Blocks(httpx2.AsyncByteStream):
+class Blocks:
+    """Reads as aiohttp's body stream does, in the pieces given."""
+
     def __init__(self, *blocks: bytes):
         self.blocks = blocks
 
-    async def __aiter__(self):
+    async def iter_any(self):
         for block in self.blocks:
             yield block
 
 
 async def test_sse_data_joins_lines_split_across_reads_and_ends_in_crlf():
-    # A response another transport made (a proxy's): read through httpx2.
-    response = httpx2.Response(
-        200,
-        stream=Blocks(
-            b": comment\r\nda",
-            b'ta: {"a": 1}\r\n\r\ndata: [DO',
-            b"NE]\n\nevent: x\ndata:{}\n\ndata: never ended",
-        ),
+    blocks = Blocks(
+        b": comment\r\nda",
+        b'ta: {"a": 1}\r\n\r\ndata: [DO',
+        b"NE]\n\nevent: x\ndata:{}\n\ndata: never ended",
     )
+    response = httpx2.Response(200, extensions={BODY: blocks})
     payloads = [data async for data in sse_data(response)]
     assert payloads == [b'{"a": 1}', b"[DONE]", b"{}"]

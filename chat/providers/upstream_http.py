@@ -123,14 +123,13 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
 async def sse_data(response: httpx2.Response) -> AsyncIterator[bytes]:
     """The `data:` payloads of a Server-Sent Events body, as bytes, in order.
 
-    Lines end in LF or CRLF (a bare CR, which the format also allows, is not
-    seen in practice). Read from aiohttp directly when this module's transport
-    made the response, else (a proxy's transport) through httpx2."""
-    body = response.extensions.get(BODY)
-    blocks = body.iter_any() if body is not None else response.aiter_bytes()
+    Read from aiohttp's stream, which `AiohttpTransport` (every response of the
+    provider's client, proxied ones included) puts in the response. Lines end in
+    LF or CRLF (a bare CR, which the format also allows, is not seen in practice).
+    """
     rest = b""
     with httpx_errors():
-        async for block in blocks:
+        async for block in response.extensions[BODY].iter_any():
             lines = (rest + block).split(b"\n") if rest else block.split(b"\n")
             rest = lines.pop()  # what follows the last LF: a line still coming
             for line in lines:

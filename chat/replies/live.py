@@ -8,9 +8,10 @@ renderer, sanitizer and time budget as the final answer, and goes out as
 once here (and once more at the end), never the whole text again per block.
 
 Rendering runs in the render budget's worker processes, the loop waiting for
-their answer, one render at a time per answer: boundaries found meanwhile join the next
-render, and deltas never wait for it. `reply.done`'s HTML stays the truth: Markdown
-that spans blocks (reference links, footnotes, loose lists) may preview differently.
+their answer, one render at a time per answer: boundaries found meanwhile join
+the next render, and deltas never wait for it. `reply.done`'s HTML stays the
+truth: Markdown that spans blocks (reference links, footnotes, loose lists) may
+preview differently.
 """
 
 import asyncio

@@ -467,10 +467,9 @@ class ReplyRun:
         content, reasoning = self.text_so_far(), self.reasoning.text()
         usage = await self._usage()
         # A withheld answer is kept for staff, but no page shows it again.
-        render = arender_answer
-        html = "" if self.withheld else await render(content)
+        html = "" if self.withheld else await arender_answer(content)
         reasoning_html = (
-            "" if self.withheld or not reasoning else await render(reasoning)
+            "" if self.withheld or not reasoning else await arender_answer(reasoning)
         )
         message = Message(
             pk=self.message_id,
